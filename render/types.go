@@ -1,0 +1,63 @@
+// Package render renders a Helm chart in process with the Helm SDK, with
+// resolved image versions written into its values. It knows nothing of
+// registries or Argo CD: callers hand it plain Images.
+package render
+
+// Request is one render: a chart directory and Argo CD Helm-source options.
+type Request struct {
+	// RepoRoot is the root of the extracted repository; value files may not
+	// leave it.
+	RepoRoot string
+	// ChartDir is the chart (the Application's path), inside RepoRoot.
+	ChartDir string
+
+	ReleaseName string
+	Namespace   string
+	// KubeVersion (e.g. "1.31" or "v1.31.2") and APIVersions (e.g.
+	// "apps/v1", "monitoring.coreos.com/v1/ServiceMonitor") feed
+	// .Capabilities; KubeVersion is always set, never the SDK default.
+	KubeVersion string
+	APIVersions []string
+
+	ValueFiles              []string          // relative to ChartDir
+	Values                  string            // inline values YAML
+	Parameters              map[string]string // --set
+	StringParameters        map[string]string // --set-string
+	SkipCRDs                bool
+	IgnoreMissingValueFiles bool
+
+	Images []Image
+}
+
+// Image is one alias to inject. Paths are dotted Helm value paths, list
+// indexes allowed ("backend.containers[1].image.tag"); empty means default.
+type Image struct {
+	Alias      string
+	Repository string
+	Tag        string
+	Digest     string
+	Pin        string // "tag" | "digest" | "tag+digest"
+
+	OverrideTag string // option: pins the alias to this tag
+
+	TagPath      string // default "image.tag" (only with a single alias)
+	NamePath     string // written with Repository when set
+	SpecPath     string // written with the full reference when set
+	ShasumPath   string // default: sibling "shasum" of TagPath
+	OverridePath string // default: sibling "overrideTag" of TagPath
+}
+
+// Injection reports what render wrote for one alias.
+type Injection struct {
+	Alias  string            `json:"alias"`
+	Pinned bool              `json:"pinned"`
+	Values map[string]string `json:"values"` // path -> value written ("" = cleared)
+}
+
+// Output is the rendered chart.
+type Output struct {
+	// Manifests are the rendered documents in Helm's install order, one
+	// YAML document each (CRDs first unless skipped, hooks included).
+	Manifests  []string
+	Injections []Injection
+}
