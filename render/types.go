@@ -25,8 +25,16 @@ type Request struct {
 	StringParameters        map[string]string // --set-string
 	SkipCRDs                bool
 	IgnoreMissingValueFiles bool
+	// SkipTests leaves out test hooks (Argo CD's helm.skipTests);
+	// SkipSchemaValidation skips values.schema.json checks.
+	SkipTests            bool
+	SkipSchemaValidation bool
 
 	Images []Image
+
+	// Dependencies says where chart dependencies missing from charts/ are
+	// fetched from; empty fields use Helm's HELM_* environment.
+	Dependencies DependencyOptions
 }
 
 // Image is one alias to inject. Paths are dotted Helm value paths, list

@@ -1,0 +1,272 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
+)
+
+// DefaultKubeVersion is used when a Request names no KubeVersion; Helm's own
+// default (v1.20.0) is far too old for current charts.
+const DefaultKubeVersion = "v1.34.0"
+
+// DefaultReleaseName and DefaultNamespace are what `helm template` uses when
+// none is given.
+const (
+	DefaultReleaseName = "release-name"
+	DefaultNamespace   = "default"
+)
+
+// Render loads the chart, merges its values, injects the images and renders
+// it like `helm template`. It is Prepare followed by Prepared.Render.
+func Render(ctx context.Context, req Request) (*Output, error) {
+	p, err := Prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return p.Render(ctx, req.Images)
+}
+
+// Pins loads the chart and merges its values to tell, before any registry
+// call, which aliases of req.Images are pinned: alias -> pinned tag. The
+// images' Tag and Digest may be empty here.
+func Pins(req Request) (map[string]string, error) {
+	p, err := Prepare(context.Background(), req)
+	if err != nil {
+		return nil, err
+	}
+	return p.Pins()
+}
+
+// Prepared is a loaded chart with its merged values, ready to compute pins
+// and to render. It is safe for use by one goroutine at a time.
+type Prepared struct {
+	req  Request
+	kube *chartutil.KubeVersion
+
+	mu    sync.Mutex
+	chart *chart.Chart // consumed by the first render (Helm mutates it)
+
+	user      map[string]interface{} // merged user values, no injection
+	effective map[string]interface{} // chart defaults coalesced with user
+	params    map[string]string      // explicit parameters by canonical path
+}
+
+// Prepare checks the request, loads the chart (fetching missing
+// dependencies) and merges the values. It honours ctx.
+func Prepare(ctx context.Context, req Request) (*Prepared, error) {
+	return runCtx(ctx, func() (*Prepared, error) { return prepare(req) })
+}
+
+func prepare(req Request) (*Prepared, error) {
+	if req.ChartDir == "" {
+		return nil, errors.New("render: no chart directory given")
+	}
+	if req.RepoRoot == "" {
+		req.RepoRoot = req.ChartDir
+	}
+	if !filepath.IsAbs(req.ChartDir) {
+		req.ChartDir = filepath.Join(req.RepoRoot, req.ChartDir)
+	}
+	req.RepoRoot = filepath.Clean(req.RepoRoot)
+	req.ChartDir = filepath.Clean(req.ChartDir)
+	if !within(req.RepoRoot, req.ChartDir) {
+		return nil, fmt.Errorf("render: chart directory %s is outside the repository %s", req.ChartDir, req.RepoRoot)
+	}
+	if req.ReleaseName == "" {
+		req.ReleaseName = DefaultReleaseName
+	}
+	if req.Namespace == "" {
+		req.Namespace = DefaultNamespace
+	}
+	kv, err := parseKubeVersion(req.KubeVersion)
+	if err != nil {
+		return nil, err
+	}
+	user, err := userValues(&req)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := loadChart(req.RepoRoot, req.ChartDir, req.Dependencies)
+	if err != nil {
+		return nil, err
+	}
+	eff, err := chartutil.CoalesceValues(ch, deepCopyMap(user))
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: merging values: %w", ch.Name(), err)
+	}
+	return &Prepared{
+		req:       req,
+		kube:      kv,
+		chart:     ch,
+		user:      user,
+		effective: eff,
+		params:    explicitParams(&req),
+	}, nil
+}
+
+// parseKubeVersion accepts "1.31", "v1.31" or "v1.31.2"; empty means
+// DefaultKubeVersion.
+func parseKubeVersion(s string) (*chartutil.KubeVersion, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		s = DefaultKubeVersion
+	}
+	kv, err := chartutil.ParseKubeVersion(s)
+	if err != nil {
+		return nil, fmt.Errorf("kube version %q: %w (use a form like 1.31 or v1.31.2)", s, err)
+	}
+	return kv, nil
+}
+
+// Pins reports the pinned aliases of the request's images: alias -> tag.
+func (p *Prepared) Pins() (map[string]string, error) {
+	ps, err := resolvePaths(p.req.Images)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for i, img := range p.req.Images {
+		if pn, ok := pinOf(img, ps[i], p.effective, p.params); ok {
+			out[img.Alias] = pn.tag
+		}
+	}
+	return out, nil
+}
+
+// Values returns a copy of the merged values (chart defaults, value files,
+// inline values and parameters) before injection.
+func (p *Prepared) Values() map[string]interface{} {
+	return deepCopyMap(p.effective)
+}
+
+// Render injects images into the values and renders the chart. It honours
+// ctx; a cancelled render returns ctx.Err().
+func (p *Prepared) Render(ctx context.Context, images []Image) (*Output, error) {
+	return runCtx(ctx, func() (*Output, error) { return p.render(images) })
+}
+
+func (p *Prepared) render(images []Image) (*Output, error) {
+	writes, report, err := injections(images, p.effective, p.params)
+	if err != nil {
+		return nil, err
+	}
+	vals := deepCopyMap(p.user)
+	for _, w := range writes {
+		if err := w.path.set(vals, p.effective, w.value); err != nil {
+			return nil, fmt.Errorf("injecting images: %w", err)
+		}
+	}
+	ch, err := p.takeChart()
+	if err != nil {
+		return nil, err
+	}
+	text, err := p.template(ch, vals)
+	if err != nil {
+		return nil, err
+	}
+	return &Output{Manifests: SplitDocuments(text), Injections: report}, nil
+}
+
+// takeChart hands out the loaded chart once; Helm changes a chart while
+// rendering it, so later renders load it again (dependencies are in place
+// by then).
+func (p *Prepared) takeChart() (*chart.Chart, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.chart != nil {
+		ch := p.chart
+		p.chart = nil
+		return ch, nil
+	}
+	ch, err := loader.Load(p.req.ChartDir)
+	if err != nil {
+		return nil, fmt.Errorf("loading chart %s: %w", p.req.ChartDir, err)
+	}
+	return ch, nil
+}
+
+// template renders like `helm template` in client mode and returns its
+// output text: the release manifest in install order, then the hooks
+// (tests included).
+func (p *Prepared) template(ch *chart.Chart, vals map[string]interface{}) (string, error) {
+	cfg := &action.Configuration{
+		Log: func(format string, v ...interface{}) {
+			slog.Debug("helm: " + fmt.Sprintf(format, v...))
+		},
+	}
+	inst := action.NewInstall(cfg)
+	inst.DryRun = true
+	inst.DryRunOption = "client"
+	inst.ClientOnly = true
+	inst.Replace = true
+	inst.ReleaseName = p.req.ReleaseName
+	inst.Namespace = p.req.Namespace
+	inst.IncludeCRDs = !p.req.SkipCRDs
+	inst.KubeVersion = p.kube
+	inst.APIVersions = chartutil.VersionSet(p.req.APIVersions)
+	inst.SkipSchemaValidation = p.req.SkipSchemaValidation
+
+	rel, err := inst.RunWithContext(context.Background(), ch, vals)
+	if err != nil {
+		return "", fmt.Errorf("rendering chart %s: %w", ch.Name(), err)
+	}
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(rel.Manifest))
+	b.WriteByte('\n')
+	for _, h := range rel.Hooks {
+		if p.req.SkipTests && isTestHook(h) {
+			continue
+		}
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", h.Path, h.Manifest)
+	}
+	return b.String(), nil
+}
+
+// runCtx runs f in a goroutine and returns early with ctx.Err() when ctx
+// ends first (Helm's engine takes no context).
+func runCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{err: fmt.Errorf("render: internal error: %v", r)}
+			}
+		}()
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case r := <-done:
+		return r.v, r.err
+	}
+}
+
+func isTestHook(h *release.Hook) bool {
+	for _, e := range h.Events {
+		if e == release.HookTest {
+			return true
+		}
+	}
+	return false
+}
