@@ -40,6 +40,7 @@ the rendered manifests. Nothing is committed to git.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newResolveCommand())
 	return root
 }
 

@@ -40,7 +40,7 @@ type Spec struct {
 	Image string `json:"image"`
 	// Constraint is the semver range or the tag after ':' in the spec, or
 	// the range of "semver:<range>"; empty means "highest stable".
-	Constraint string `json:"constraint,omitempty"`
+	Constraint string  `json:"constraint,omitempty"`
 	Options    Options `json:"options"`
 }
 
@@ -73,14 +73,17 @@ type Candidate struct {
 
 // Result is what a spec resolved to, and why.
 type Result struct {
-	Alias      string      `json:"alias"`
-	Image      string      `json:"image"`
-	Registry   string      `json:"registry,omitempty"`
-	Strategy   string      `json:"strategy"`
-	Constraint string      `json:"constraint"`
-	Tag        string      `json:"tag"`
-	Digest     string      `json:"digest"`
-	Pinned     bool        `json:"pinned"`
+	Alias      string `json:"alias"`
+	Image      string `json:"image"`
+	Registry   string `json:"registry,omitempty"`
+	Strategy   string `json:"strategy"`
+	Constraint string `json:"constraint"`
+	Tag        string `json:"tag"`
+	Digest     string `json:"digest"`
+	Pinned     bool   `json:"pinned"`
+	// Paused is set when ignore-tags holds "*": the image is not updated,
+	// Tag is empty and the chart's own value must be kept.
+	Paused     bool        `json:"paused,omitempty"`
 	Source     string      `json:"source"`
 	Candidates []Candidate `json:"candidates"`
 	// ResolvedAt is when the registry answered (cached results keep it).

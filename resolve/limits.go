@@ -1,0 +1,212 @@
+package resolve
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Defaults for the per-registry limits.
+const (
+	DefaultMaxConcurrency = 8
+	DefaultMaxRetries429  = 3
+	DefaultMaxRetryWait   = 30 * time.Second
+)
+
+// limitTransport sits under go-containerregistry's transport and applies,
+// per registry host: a token bucket (requests per second from
+// registries.conf `limit`), a cap on concurrent requests, and retries of
+// 429 answers after the wait the registry asks for in Retry-After. It also
+// counts every request for the metrics.
+type limitTransport struct {
+	base           http.RoundTripper
+	conf           *RegistriesConfig
+	maxConcurrency int
+	maxRetries     int
+	maxRetryWait   time.Duration
+	now            func() time.Time
+	sleep          func(ctx context.Context, d time.Duration) error
+	metrics        *metrics
+	log            *slog.Logger
+
+	mu    sync.Mutex
+	hosts map[string]*hostLimits
+}
+
+type hostLimits struct {
+	limiter *rate.Limiter
+	sem     chan struct{}
+	base    http.RoundTripper
+}
+
+func (t *limitTransport) forHost(host string) *hostLimits {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if h, ok := t.hosts[host]; ok {
+		return h
+	}
+	if t.hosts == nil {
+		t.hosts = map[string]*hostLimits{}
+	}
+	reg := t.conf.forAPIHost(host)
+	limit := reg.limit()
+	burst := max(1, int(limit))
+	base := t.base
+	if reg != nil && reg.Insecure {
+		base = insecureTransport(base)
+	}
+	h := &hostLimits{
+		limiter: rate.NewLimiter(rate.Limit(limit), burst),
+		sem:     make(chan struct{}, max(1, t.maxConcurrency)),
+		base:    base,
+	}
+	t.hosts[host] = h
+	return h
+}
+
+// insecureTransport skips TLS verification for registries marked insecure.
+// Only a plain *http.Transport can be changed; a custom transport given by
+// the caller is used as it is.
+func insecureTransport(base http.RoundTripper) http.RoundTripper {
+	ht, ok := base.(*http.Transport)
+	if !ok {
+		return base
+	}
+	c := ht.Clone()
+	if c.TLSClientConfig == nil {
+		c.TLSClientConfig = &tls.Config{}
+	}
+	c.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // registries.conf insecure: true asks for this
+	return c
+}
+
+func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	h := t.forHost(req.URL.Host)
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-h.sem }()
+
+	for attempt := 0; ; attempt++ {
+		if err := t.waitToken(ctx, h.limiter, req.URL.Host); err != nil {
+			return nil, err
+		}
+		resp, err := h.base.RoundTrip(req)
+		t.metrics.request(req, resp, err)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			return resp, err
+		}
+		if attempt >= t.maxRetries || !replayable(req) {
+			return resp, nil
+		}
+		wait := retryAfter(resp.Header.Get("Retry-After"), t.now(), attempt)
+		if wait > t.maxRetryWait {
+			wait = t.maxRetryWait
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return resp, nil
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		t.log.Debug("registry rate limited the request; retrying", "registry", req.URL.Host, "wait", wait, "attempt", attempt+1)
+		if err := t.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req.Body = body
+		}
+	}
+}
+
+// waitToken takes one token from the bucket, waiting for it when needed.
+func (t *limitTransport) waitToken(ctx context.Context, lim *rate.Limiter, host string) error {
+	now := t.now()
+	res := lim.ReserveN(now, 1)
+	if !res.OK() {
+		return fmt.Errorf("rate limit for registry %s allows no requests; raise limit in registries.conf", host)
+	}
+	d := res.DelayFrom(now)
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		res.CancelAt(now)
+		return fmt.Errorf("waiting %s for the rate limit of registry %s would pass the deadline: %w", d.Round(time.Millisecond), host, context.DeadlineExceeded)
+	}
+	if err := t.sleep(ctx, d); err != nil {
+		res.CancelAt(t.now())
+		return err
+	}
+	return nil
+}
+
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date); without
+// one it backs off exponentially from one second.
+func retryAfter(v string, now time.Time, attempt int) time.Duration {
+	v = strings.TrimSpace(v)
+	if v != "" {
+		if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+			return time.Duration(secs) * time.Second
+		}
+		if at, err := http.ParseTime(v); err == nil {
+			if d := at.Sub(now); d > 0 {
+				return d
+			}
+			return 0
+		}
+	}
+	return time.Second << min(attempt, 5)
+}
+
+// sleepContext waits for d or until ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// operation names a registry request for the metrics.
+func operation(req *http.Request) string {
+	p := req.URL.Path
+	switch {
+	case p == "/v2/" || p == "/v2":
+		return "ping"
+	case strings.HasSuffix(p, "/tags/list"):
+		return "list"
+	case strings.Contains(p, "/manifests/"):
+		if req.Method == http.MethodHead {
+			return "head"
+		}
+		return "manifest"
+	case strings.Contains(p, "/blobs/"):
+		return "blob"
+	case strings.HasPrefix(p, "/v2/"):
+		return "other"
+	}
+	return "token"
+}

@@ -1,0 +1,148 @@
+package resolve
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRegistriesConfig(t *testing.T) {
+	full := `registries:
+- name: Docker Hub
+  prefix: docker.io
+  api_url: https://registry-1.docker.io
+  credentials: env:DOCKER_HUB_CREDS
+  credsexpire: 2h
+  defaultns: library
+  default: true
+  limit: 5
+- name: GitHub
+  prefix: ghcr.io
+  credentials: file:/secrets/ghcr
+- name: internal
+  prefix: registry.internal:5000/team
+  api_url: http://registry.internal:5000
+  credentials: ext:/bin/creds
+  insecure: true
+`
+	conf, err := ParseRegistriesConfig([]byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conf.Registries) != 3 {
+		t.Fatalf("%d registries", len(conf.Registries))
+	}
+	hub := conf.Registries[0]
+	if hub.prefixHost != "index.docker.io" || hub.apiHost != "index.docker.io" || hub.CredsExpire != 2*time.Hour || hub.Limit != 5 || !hub.Default || hub.DefaultNS != "library" {
+		t.Errorf("docker hub entry %+v", hub)
+	}
+	if def := conf.defaultRegistry(); def == nil || def.Name != "Docker Hub" {
+		t.Errorf("default registry %+v", def)
+	}
+	if reg := conf.forRepository("registry.internal:5000", "team/web"); reg == nil || reg.Name != "internal" || !reg.plainHTTP {
+		t.Errorf("internal lookup %+v", reg)
+	}
+	if reg := conf.forRepository("registry.internal:5000", "other/web"); reg != nil {
+		t.Errorf("path prefix matched another path: %+v", reg)
+	}
+	if reg := conf.forAPIHost("ghcr.io"); reg == nil || reg.Credentials != "file:/secrets/ghcr" {
+		t.Errorf("ghcr lookup %+v", reg)
+	}
+	if got := conf.Registries[1].limit(); got != DefaultRegistryLimit {
+		t.Errorf("default limit %v", got)
+	}
+}
+
+func TestParseRegistriesConfigErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown key with line", "registries:\n- name: a\n  prefix: a.io\n  password: hunter2\n", []string{"line 4", `unknown key "password"`, "allowed keys"}},
+		{"unknown top-level key", "registry:\n- prefix: a.io\n", []string{"line 1", `unknown key "registry"`}},
+		{"missing prefix", "registries:\n- name: a\n", []string{"line 2", "no prefix"}},
+		{"bad duration", "registries:\n- prefix: a.io\n  credsexpire: soon\n", []string{"line 3", "credsexpire", "not a duration"}},
+		{"bad bool", "registries:\n- prefix: a.io\n  insecure: maybe\n", []string{"line 3", "insecure"}},
+		{"negative limit", "registries:\n- prefix: a.io\n  limit: -1\n", []string{"line 3", "limit"}},
+		{"two defaults", "registries:\n- prefix: a.io\n  default: true\n- prefix: b.io\n  default: true\n", []string{"default: true", "a.io", "b.io"}},
+		{"duplicate prefix", "registries:\n- prefix: a.io\n- prefix: a.io\n", []string{"appears twice"}},
+		{"bad credentials form", "registries:\n- prefix: a.io\n  credentials: user:pass\n", []string{"line 2", "unknown credential form"}},
+		{"secret form needs a mount", "registries:\n- prefix: a.io\n  credentials: secret:argocd/creds#x\n", []string{"mount the Secret", "file:"}},
+		{"relative ext path", "registries:\n- prefix: a.io\n  credentials: ext:creds.sh\n", []string{"absolute path"}},
+		{"bad api_url", "registries:\n- prefix: a.io\n  api_url: a.io\n", []string{"api_url"}},
+		{"nested value", "registries:\n- prefix: [a.io]\n", []string{"line 2", "single value"}},
+		{"not a list", "registries: a.io\n", []string{"must be a list"}},
+		{"not yaml", "registries: [\n", []string{"not valid YAML"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseRegistriesConfig([]byte(tc.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error repeats a value that could be a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadRegistriesConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registries.conf")
+	if err := os.WriteFile(path, []byte("registries:\n- prefix: ghcr.io\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := LoadRegistriesConfig(path)
+	if err != nil || len(conf.Registries) != 1 {
+		t.Fatalf("%+v %v", conf, err)
+	}
+	if _, err := LoadRegistriesConfig(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+	empty, err := ParseRegistriesConfig(nil)
+	if err != nil || len(empty.Registries) != 0 {
+		t.Fatalf("empty config: %+v %v", empty, err)
+	}
+}
+
+func TestRepositoryMapping(t *testing.T) {
+	conf, err := ParseRegistriesConfig([]byte(`registries:
+- prefix: registry.example.com
+  default: true
+  defaultns: base
+- prefix: mirror.example.com
+  api_url: https://api.mirror.example.com
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newTestResolver(t, WithRegistriesConfig(conf))
+	cases := map[string]string{
+		"nginx":                      "registry.example.com/base/nginx",
+		"acme/web":                   "registry.example.com/acme/web",
+		"ghcr.io/acme/web":           "ghcr.io/acme/web",
+		"mirror.example.com/x/y":     "api.mirror.example.com/x/y",
+		"localhost:5000/acme/web":    "localhost:5000/acme/web",
+		"docker.io/library/postgres": "index.docker.io/library/postgres",
+	}
+	for image, want := range cases {
+		repo, _, err := r.repository(image)
+		if err != nil || repo.Name() != want {
+			t.Errorf("repository(%q) = %q %v, want %q", image, repo.Name(), err, want)
+		}
+	}
+
+	plain := newTestResolver(t)
+	repo, _, err := plain.repository("nginx")
+	if err != nil || repo.Name() != "index.docker.io/library/nginx" {
+		t.Errorf("without config: %q %v", repo.Name(), err)
+	}
+}

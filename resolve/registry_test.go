@@ -1,0 +1,316 @@
+package resolve
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// fakeClock is the injected clock: tests advance it instead of sleeping.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// sleeper records the waits the limiter asks for and advances the clock by
+// them instead of sleeping.
+type sleeper struct {
+	clock *fakeClock
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleeper) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	s.mu.Unlock()
+	s.clock.Advance(d)
+	return nil
+}
+
+func (s *sleeper) Waits() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// fault decides the answer to one request: 0 passes it to the registry; a
+// status writes that status; hang blocks until the client gives up.
+type fault struct {
+	status     int
+	retryAfter string
+	hang       bool
+}
+
+// counter is a request-counting, fault-injecting wrapper in front of a
+// registry handler.
+type countingHandler struct {
+	next http.Handler
+
+	mu     sync.Mutex
+	counts map[string]int
+	faults func(op string, r *http.Request) fault
+
+	inFlight    atomic.Int64
+	maxInFlight atomic.Int64
+}
+
+func newCountingHandler(next http.Handler) *countingHandler {
+	return &countingHandler{next: next, counts: map[string]int{}}
+}
+
+func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op := operation(r)
+	c.mu.Lock()
+	c.counts[op]++
+	faults := c.faults
+	c.mu.Unlock()
+
+	n := c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+	for {
+		m := c.maxInFlight.Load()
+		if n <= m || c.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+
+	if faults != nil {
+		f := faults(op, r)
+		switch {
+		case f.hang:
+			<-r.Context().Done()
+			return
+		case f.status != 0:
+			if f.retryAfter != "" {
+				w.Header().Set("Retry-After", f.retryAfter)
+			}
+			w.WriteHeader(f.status)
+			return
+		}
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+// Count returns the requests of one operation (list, head, manifest, blob,
+// ping) or, for "", of all operations.
+func (c *countingHandler) Count(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if op != "" {
+		return c.counts[op]
+	}
+	total := 0
+	for _, n := range c.counts {
+		total += n
+	}
+	return total
+}
+
+func (c *countingHandler) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts = map[string]int{}
+}
+
+func (c *countingHandler) SetFaults(f func(op string, r *http.Request) fault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults = f
+}
+
+// failOp makes every request of op answer status.
+func failOp(op string, status int) func(string, *http.Request) fault {
+	return func(o string, _ *http.Request) fault {
+		if o == op {
+			return fault{status: status}
+		}
+		return fault{}
+	}
+}
+
+// testRegistry is go-containerregistry's in-memory registry on loopback
+// behind the counting wrapper.
+type testRegistry struct {
+	host    string
+	counter *countingHandler
+	server  *httptest.Server
+}
+
+func newTestRegistry(t testing.TB) *testRegistry {
+	t.Helper()
+	c := newCountingHandler(registry.New(registry.Logger(nilLogger())))
+	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
+	return &testRegistry{host: strings.TrimPrefix(srv.URL, "http://"), counter: c, server: srv}
+}
+
+// image builds a random single-platform image created at created.
+func randomImage(t testing.TB, created time.Time, platform string) v1.Image {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	parts := strings.Split(platform, "/")
+	cf.OS, cf.Architecture = parts[0], parts[1]
+	if len(parts) > 2 {
+		cf.Variant = parts[2]
+	}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.CreatedAt(img, v1.Time{Time: created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// push writes a random image under each tag and returns the digests.
+func pushTags(t testing.TB, host, repo string, created time.Time, opts []remote.Option, tags ...string) map[string]string {
+	t.Helper()
+	digests := map[string]string{}
+	for _, tag := range tags {
+		ref, err := name.NewTag(host + "/" + repo + ":" + tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := randomImage(t, created, "linux/amd64")
+		if err := remote.Write(ref, img, opts...); err != nil {
+			t.Fatalf("push %s: %v", ref, err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[tag] = d.String()
+	}
+	return digests
+}
+
+// pushIndex writes a multi-platform index; created maps platform to the
+// created time of its image.
+func pushIndex(t testing.TB, host, repo, tag string, created map[string]time.Time) string {
+	t.Helper()
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for platform, at := range created {
+		img := randomImage(t, at, platform)
+		parts := strings.Split(platform, "/")
+		p := &v1.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) > 2 {
+			p.Variant = parts[2]
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: p}})
+	}
+	ref, err := name.NewTag(host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatalf("push index %s: %v", ref, err)
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// testResolver builds a Resolver on the fake clock with a log buffer.
+type testResolver struct {
+	*Resolver
+	clock *fakeClock
+	sleep *sleeper
+	logs  *syncBuffer
+}
+
+func newTestResolver(t testing.TB, opts ...Option) *testResolver {
+	t.Helper()
+	clock := newFakeClock()
+	s := &sleeper{clock: clock}
+	logs := &syncBuffer{}
+	base := []Option{
+		WithClock(clock.Now),
+		withSleep(s.Sleep),
+		WithKeychain(authn.NewMultiKeychain()),
+		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}
+	r, err := New(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testResolver{Resolver: r, clock: clock, sleep: s, logs: logs}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func specFor(t testing.TB, image string, options map[string]string) Spec {
+	t.Helper()
+	specs, err := ParseSpecs([]string{image}, options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return specs[0]
+}
+
+func nilLogger() *log.Logger { return log.New(io.Discard, "", 0) }
