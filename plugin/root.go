@@ -40,6 +40,8 @@ the rendered manifests. Nothing is committed to git.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newServeCommand())
+	root.AddCommand(newGenerateCommand())
 	root.AddCommand(newResolveCommand())
 	return root
 }
