@@ -169,7 +169,7 @@ func TestPluginYAMLMatchesEmbeddedCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Metadata.Name != "image-resolver" || cfg.Spec.Version != "v1.0" || cfg.DiscoveryConfigured() ||
+	if cfg.Metadata.Name != "image-resolver" || cfg.Spec.Version != "" || cfg.DiscoveryConfigured() ||
 		!reflect.DeepEqual(cfg.Spec.Generate.Command, []string{"argocd-image-resolver", "generate"}) {
 		t.Errorf("plugin.yaml: %+v", cfg)
 	}

@@ -324,7 +324,7 @@ func TestSocketName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.SocketName(); got != "image-resolver-v1.0.sock" {
+	if got := cfg.SocketName(); got != "image-resolver.sock" {
 		t.Errorf("socket name %q", got)
 	}
 	t.Setenv("ARGOCD_PLUGINSOCKFILEPATH", "/run/plugins")
@@ -332,7 +332,7 @@ func TestSocketName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := srv.SocketPath(); got != "/run/plugins/image-resolver-v1.0.sock" {
+	if got := srv.SocketPath(); got != "/run/plugins/image-resolver.sock" {
 		t.Errorf("socket path %q", got)
 	}
 }
