@@ -46,6 +46,7 @@ const (
 type Server struct {
 	pipeline     Pipeline
 	recorder     Recorder
+	observe      func(time.Duration, error)
 	plugin       *PluginConfig
 	logger       *slog.Logger
 	socketDir    string
@@ -133,6 +134,12 @@ func WithLogger(l *slog.Logger) Option {
 // WithRecorder is told about every successful render.
 func WithRecorder(r Recorder) Option {
 	return func(s *Server) error { s.recorder = r; return nil }
+}
+
+// WithRenderObserver is told how long every GenerateManifest took and
+// whether it failed (for the render duration histogram).
+func WithRenderObserver(f func(time.Duration, error)) Option {
+	return func(s *Server) error { s.observe = f; return nil }
 }
 
 // WithRenderer replaces the Helm renderer.
@@ -407,6 +414,9 @@ func (s *Server) GenerateManifest(stream apiclient.ConfigManagementPluginService
 		manifests = gen.Output.Manifests
 		return nil
 	})
+	if s.observe != nil {
+		s.observe(time.Since(start), err)
+	}
 	if err != nil {
 		s.logger.Warn("render failed", "app", app, "duration", time.Since(start).Round(time.Millisecond), "error", err)
 		return toStatus(app, err)

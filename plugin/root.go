@@ -43,6 +43,8 @@ the rendered manifests. Nothing is committed to git.`,
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newGenerateCommand())
 	root.AddCommand(newResolveCommand())
+	root.AddCommand(newNotifyCommand())
+	root.AddCommand(newCacheCommand())
 	return root
 }
 

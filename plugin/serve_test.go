@@ -61,13 +61,14 @@ func TestServeCommand(t *testing.T) {
 	var logs syncBuffer
 	cmd := NewRootCommand()
 	cmd.SetErr(&logs)
-	cmd.SetArgs([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json", "--parallelism", "2"})
+	cmd.SetArgs([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json", "--parallelism", "2",
+		"--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"})
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
 	w := <-wired
 	<-w.Ready
-	sock := filepath.Join(sockDir, "image-resolver-v1.0.sock")
+	sock := filepath.Join(sockDir, "image-resolver.sock")
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
