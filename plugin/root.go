@@ -45,6 +45,7 @@ the rendered manifests. Nothing is committed to git.`,
 	root.AddCommand(newResolveCommand())
 	root.AddCommand(newNotifyCommand())
 	root.AddCommand(newCacheCommand())
+	root.AddCommand(newDemoCommand())
 	return root
 }
 

@@ -1,0 +1,293 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
+	"github.com/argoproj/argo-cd/v3/reposerver/apiclient"
+	utiltls "github.com/argoproj/argo-cd/v3/util/tls"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
+	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
+)
+
+// exampleTags are the tags the loopback registry starts with; "~1.6"
+// resolves to 1.6.3 among them.
+var exampleTags = []string{"1.5.0", "1.6.0", "1.6.3", "1.7.0", "2.0.0-rc.1", "latest"}
+
+// appParameters are the plugin parameters of the example Application,
+// pointed at the loopback registry; the repository is written into
+// image.repository so that the rendered image names the registry.
+func appParameters(image string) v1alpha1.ApplicationSourcePluginParameters {
+	return v1alpha1.ApplicationSourcePluginParameters{
+		{Name: "images", OptionalArray: &v1alpha1.OptionalArray{Array: []string{"web=" + image + ":~1.6"}}},
+		{Name: "image-options", OptionalMap: &v1alpha1.OptionalMap{Map: map[string]string{
+			"web.helm.image-name": "image.repository",
+		}}},
+	}
+}
+
+// generate calls the repo-server's own GenerateManifest, as the
+// application controller does for an Application whose source is the
+// plugin, bypassing the repo-server's manifest cache.
+func (r *repoServer) generate(t *testing.T, repoURL, path, pluginName string, params v1alpha1.ApplicationSourcePluginParameters) []string {
+	t.Helper()
+	conn, client, err := apiclient.NewRepoServerClientset(r.addr, 60, utiltls.Configuration{DisableTLS: true}).NewRepoServerClient()
+	if err != nil {
+		t.Fatalf("connect to argocd-repo-server at %s: %v", r.addr, err)
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	resp, err := client.GenerateManifest(ctx, manifestRequest(repoURL, path, pluginName, params))
+	if err != nil {
+		t.Fatalf("argocd-repo-server GenerateManifest: %v", err)
+	}
+	return resp.GetManifests()
+}
+
+// generateErr is generate for a render that must fail; it returns the
+// error the repo-server reports.
+func (r *repoServer) generateErr(t *testing.T, repoURL, path, pluginName string, params v1alpha1.ApplicationSourcePluginParameters) error {
+	t.Helper()
+	conn, client, err := apiclient.NewRepoServerClientset(r.addr, 60, utiltls.Configuration{DisableTLS: true}).NewRepoServerClient()
+	if err != nil {
+		t.Fatalf("connect to argocd-repo-server at %s: %v", r.addr, err)
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	resp, err := client.GenerateManifest(ctx, manifestRequest(repoURL, path, pluginName, params))
+	if err == nil {
+		t.Fatalf("GenerateManifest succeeded, want an error:\n%s", dump(resp.GetManifests()))
+	}
+	return err
+}
+
+// manifestRequest is the request the application controller sends for the
+// example Application.
+func manifestRequest(repoURL, path, pluginName string, params v1alpha1.ApplicationSourcePluginParameters) *apiclient.ManifestRequest {
+	return &apiclient.ManifestRequest{
+		Repo:        &v1alpha1.Repository{Repo: repoURL},
+		Revision:    "HEAD",
+		NoCache:     true,
+		AppLabelKey: "app.kubernetes.io/instance",
+		AppName:     "web",
+		Namespace:   "web",
+		ProjectName: "default",
+		ApplicationSource: &v1alpha1.ApplicationSource{
+			RepoURL:        repoURL,
+			Path:           path,
+			TargetRevision: "HEAD",
+			Plugin:         &v1alpha1.ApplicationSourcePlugin{Name: pluginName, Parameters: params},
+		},
+		KubeVersion: "v1.31.0",
+		ApiVersions: []string{"v1", "apps/v1", "networking.k8s.io/v1"},
+	}
+}
+
+// assertImage checks that the Deployment of the rendered example chart runs
+// want and nothing else.
+func assertImage(t *testing.T, manifests []string, want string) {
+	t.Helper()
+	got := containerImages(manifests)
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("container images %q, want [%q]\n%s", got, want, dump(manifests))
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger goroutines of serve.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRepoServerRendersThroughServe runs the real argocd-repo-server against
+// our `serve` command (in process) and asks it for the manifests of the
+// example Application: the rendered Deployment must run the tag the registry
+// holds for "~1.6". After a newer tag is pushed, the plugin's cache still
+// answers (even though the repo-server is told NoCache) until CI calls
+// `notify`, whose webhook invalidates the repository; the next render then
+// shows the new tag.
+func TestRepoServerRendersThroughServe(t *testing.T) {
+	argocd := requireBinary(t, "ARGOCD_BIN")
+	sockDir := shortTempDir(t, "cmp")
+	reg := startRegistry(t)
+	image := reg.host + "/acme/web"
+	reg.push(t, "acme/web", exampleTags...)
+
+	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte("e2e-webhook-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	logs := &syncBuffer{}
+	root := plugin.NewRootCommand()
+	root.SetArgs([]string{"serve",
+		"--socket-dir", sockDir,
+		"--work-dir", t.TempDir(),
+		"--http-addr", httpAddr,
+		"--debug-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--webhook-secret-file", secretFile,
+		"--refresh-backend", "none",
+		"--log-format", "text", "--log-level", "debug"})
+	root.SetOut(logs)
+	root.SetErr(logs)
+	stopped := runInProcess(t, "serve", root.ExecuteContext)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- serve output ---\n%s", logs.String())
+		}
+	})
+
+	pluginCfg, err := cmp.LoadPluginConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(sockDir, pluginCfg.SocketName())
+	waitFor(t, "serve listening on "+socket+" and "+httpAddr, stopped, func() error {
+		if err := dialUnix(socket); err != nil {
+			return err
+		}
+		c, err := net.DialTimeout("tcp", httpAddr, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+
+	redis := startRedis(t)
+	rs := startRepoServer(t, argocd, redis, sockDir)
+	repoURL, path := gitRepo(t)
+	pluginName := strings.TrimSuffix(pluginCfg.SocketName(), ".sock")
+
+	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.3")
+
+	reg.push(t, "acme/web", "1.6.4", "1.7.1")
+	// The repo-server renders again (NoCache), the plugin answers from its
+	// cache: the tag list is fresh for --cache-ttl.
+	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.3")
+
+	var notifyOut bytes.Buffer
+	notify := plugin.NewRootCommand()
+	notify.SetArgs([]string{"notify", "--url", "http://" + httpAddr,
+		"--repository", image, "--tag", "1.6.4", "--secret-file", secretFile})
+	notify.SetOut(&notifyOut)
+	notify.SetErr(&notifyOut)
+	if err := notify.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("notify: %v\n%s", err, notifyOut.String())
+	}
+	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.4")
+
+	// A repository the registry does not hold: the error reaches the
+	// repo-server's caller naming the alias and the image, and the plugin
+	// keeps serving.
+	missing := reg.host + "/acme/missing"
+	err = rs.generateErr(t, repoURL, path, pluginName, v1alpha1.ApplicationSourcePluginParameters{
+		{Name: "images", OptionalArray: &v1alpha1.OptionalArray{Array: []string{"backend=" + missing + ":~1.6"}}},
+	})
+	t.Logf("render of a missing repository fails with: %v", err)
+	for _, want := range []string{"backend", missing, "NAME_UNKNOWN"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.4")
+}
+
+// TestRepoServerRendersThroughArgoCMPServer runs Argo CD's own
+// argocd-cmp-server with our plugin.yaml, whose generate command is our
+// binary's `generate`, behind the real argocd-repo-server.
+func TestRepoServerRendersThroughArgoCMPServer(t *testing.T) {
+	argocd := requireBinary(t, "ARGOCD_BIN")
+	sockDir := shortTempDir(t, "cmp")
+	reg := startRegistry(t)
+	image := reg.host + "/acme/web"
+	reg.push(t, "acme/web", exampleTags...)
+
+	moduleRoot, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	binDir := pluginBinary(t, moduleRoot)
+
+	// The repository's plugin.yaml, unchanged, as argocd-cmp-server's
+	// configuration.
+	spec, err := os.ReadFile(filepath.Join(moduleRoot, "plugin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pluginCfg, err := cmp.ParsePluginConfig(spec)
+	if err != nil {
+		t.Fatalf("plugin.yaml: %v", err)
+	}
+	if got := pluginCfg.Spec.Generate.Command; !slices.Equal(got, []string{"argocd-image-resolver", "generate"}) {
+		t.Fatalf("plugin.yaml generate command %q, want [argocd-image-resolver generate]", got)
+	}
+	configDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(configDir, "plugin.yaml"), spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startCMPServer(t, argocd, configDir, sockDir, pluginCfg.SocketName(), binDir)
+
+	redis := startRedis(t)
+	rs := startRepoServer(t, argocd, redis, sockDir)
+	repoURL, path := gitRepo(t)
+	pluginName := strings.TrimSuffix(pluginCfg.SocketName(), ".sock")
+
+	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.3")
+
+	// Each generate is a new process with an empty cache: the pushed tag
+	// is picked at once.
+	reg.push(t, "acme/web", "1.6.4")
+	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.4")
+}
+
+// pluginBinary returns a folder holding the plugin binary named as
+// plugin.yaml's generate command expects: $IMAGE_RESOLVER_BIN when set (a
+// binary `make build` produced), else a fresh `go build` of the module.
+func pluginBinary(t *testing.T, moduleRoot string) string {
+	t.Helper()
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "argocd-image-resolver")
+	if prebuilt := os.Getenv("IMAGE_RESOLVER_BIN"); prebuilt != "" {
+		abs, err := filepath.Abs(prebuilt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, dst); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	goBin := requireTool(t, "go", "the Go toolchain builds the plugin binary")
+	build := exec.Command(goBin, "build", "-buildvcs=false", "-o", dst, ".")
+	build.Dir = moduleRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build the plugin: %v\n%s", err, out)
+	}
+	return dir
+}
