@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+#
+# argocd-image-resolver: a static binary on distroless, run as uid 999 (the
+# argocd user, as Argo CD requires of repo-server sidecars).
+#
+#   make image                      # or:
+#   docker build --build-arg VERSION=v1.2.3 -t argocd-image-resolver .
+#
+# The go build line is the Makefile's BUILD_CMD (a test keeps them equal).
+
+FROM --platform=$BUILDPLATFORM golang:1.27 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+ARG TARGETOS
+ARG TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/argocd-image-resolver/argocd-image-resolver/plugin.version=${VERSION}" -o /out/argocd-image-resolver .
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/argocd-image-resolver /argocd-image-resolver
+USER 999
+ENTRYPOINT ["/argocd-image-resolver"]
+CMD ["serve"]
