@@ -10,10 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,14 +22,11 @@ import (
 	"github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	argocmp "github.com/argoproj/argo-cd/v3/util/cmp"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 // testRegistry is a ggcr in-memory registry on loopback that counts
@@ -49,32 +44,31 @@ type testRegistry struct {
 func newTestRegistry(t *testing.T) *testRegistry {
 	t.Helper()
 	reg := &testRegistry{hold: map[string]chan struct{}{}, entered: make(chan string, 16)}
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reg.requests.Add(1)
-		reg.mu.Lock()
-		var gate chan struct{}
-		for key, ch := range reg.hold {
-			if strings.Contains(r.URL.Path, key) {
-				gate = ch
+	reg.host = registrytest.New(t, registrytest.WithHandler(func(inner http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reg.requests.Add(1)
+			reg.mu.Lock()
+			var gate chan struct{}
+			for key, ch := range reg.hold {
+				if strings.Contains(r.URL.Path, key) {
+					gate = ch
+				}
 			}
-		}
-		reg.mu.Unlock()
-		if gate != nil {
-			select {
-			case reg.entered <- r.URL.Path:
-			default:
+			reg.mu.Unlock()
+			if gate != nil {
+				select {
+				case reg.entered <- r.URL.Path:
+				default:
+				}
+				select {
+				case <-gate:
+				case <-r.Context().Done():
+					return
+				}
 			}
-			select {
-			case <-gate:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		inner.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	reg.host = strings.TrimPrefix(srv.URL, "http://")
+			inner.ServeHTTP(w, r)
+		})
+	})).Host()
 	return reg
 }
 
@@ -91,18 +85,8 @@ func (r *testRegistry) holdPath(key string) (release func()) {
 
 func (r *testRegistry) push(t *testing.T, repo string, tags ...string) {
 	t.Helper()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tag := range tags {
-		ref, err := name.NewTag(r.host+"/"+repo+":"+tag, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
+		registrytest.Push(t, r.host+"/"+repo+":"+tag)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,15 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 const secret = "webhook-s3cr3t-value"
@@ -56,21 +52,10 @@ func (w *wakeRecorder) list() []string {
 
 func newFixture(t *testing.T, reg prometheus.Registerer) *fixture {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	oci := registrytest.New(t)
+	host := oci.Host()
 	for _, ref := range []string{"acme/web:1.0.0", "acme/web:1.1.0", "acme/api:2.0.0"} {
-		img, err := random.Image(128, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := name.NewTag(host+"/"+ref, name.WeakValidation)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tag, img); err != nil {
-			t.Fatal(err)
-		}
+		oci.Push(t, ref)
 	}
 	res, err := resolve.New(resolve.WithMetrics(reg))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -14,14 +13,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 // opsFixture: a loopback registry with acme/web and acme/api, a resolver
@@ -34,21 +29,10 @@ type opsFixture struct {
 
 func newOpsFixture(t *testing.T) *opsFixture {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	oci := registrytest.New(t)
+	host := oci.Host()
 	for _, ref := range []string{"acme/web:1.0.0", "acme/api:2.0.0"} {
-		img, err := random.Image(128, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := name.NewTag(host+"/"+ref, name.WeakValidation)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tag, img); err != nil {
-			t.Fatal(err)
-		}
+		oci.Push(t, ref)
 	}
 	res, err := resolve.New()
 	if err != nil {

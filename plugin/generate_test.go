@@ -4,40 +4,22 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 // genRegistry starts a loopback registry holding acme/web with tags.
 func genRegistry(t *testing.T, tags ...string) string {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tag := range tags {
-		ref, err := name.NewTag(host + "/acme/web:" + tag)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return host
+	reg := registrytest.New(t)
+	reg.PushTags(t, "acme/web", tags...)
+	return reg.Host()
 }
 
 // genChart writes a repository with a chart at apps/web and returns the

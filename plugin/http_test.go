@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,13 +18,10 @@ import (
 	cmpclient "github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	argocmp "github.com/argoproj/argo-cd/v3/util/cmp"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -44,20 +40,9 @@ func freeAddr(t *testing.T) string {
 // what an operator sees: readiness, metrics, tracked apps, the webhook, and
 // the start-up listing reaching the Argo CD API.
 func TestServeOperations(t *testing.T) {
-	regSrv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer regSrv.Close()
-	regHost := strings.TrimPrefix(regSrv.URL, "http://")
-	img, err := random.Image(128, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(regHost + "/acme/web:1.4.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
+	reg := registrytest.New(t)
+	regHost := reg.Host()
+	reg.Push(t, "acme/web:1.4.0")
 
 	// argocd-server cannot run here; this stands in for its list endpoint
 	// and checks the token.

@@ -4,46 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 // resolveCmdRegistry starts a loopback registry holding acme/web with the
 // tags of the example; it returns the host and the tag digests.
 func resolveCmdRegistry(t *testing.T) (string, map[string]string) {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	digests := map[string]string{}
-	for _, tag := range []string{"1.5.0", "1.6.0", "1.6.3", "1.7.0", "2.0.0-rc.1", "latest"} {
-		img, err := random.Image(128, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, err := name.NewTag(host + "/acme/web:" + tag)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
-		d, _ := img.Digest()
-		digests[tag] = d.String()
-	}
-	return host, digests
+	reg := registrytest.New(t)
+	digests := reg.PushTags(t, "acme/web", "1.5.0", "1.6.0", "1.6.3", "1.7.0", "2.0.0-rc.1", "latest")
+	return reg.Host(), digests
 }
 
 func runRoot(t *testing.T, args ...string) (stdout, stderr string, err error) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,46 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// testRegistry is an in-memory OCI registry on loopback.
-type testRegistry struct {
-	t    *testing.T
-	host string
-}
-
-func newTestRegistry(t *testing.T) *testRegistry {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return &testRegistry{t: t, host: strings.TrimPrefix(srv.URL, "http://")}
-}
-
-func (r *testRegistry) push(repo, tag string) {
-	r.t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	ref, err := name.NewTag(r.host+"/"+repo+":"+tag, name.WeakValidation)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		r.t.Fatalf("push %s: %v", ref, err)
-	}
-}
 
 // fakeClock is advanced by tests instead of sleeping.
 type fakeClock struct {
@@ -314,7 +282,7 @@ func TestNewArgoCDAPIValidation(t *testing.T) {
 // refresherFixture wires a real resolver against a loopback registry, a
 // tracker, and the Argo CD API backend against argoServer.
 type refresherFixture struct {
-	reg      *testRegistry
+	reg      *registrytest.Registry
 	argo     *argoServer
 	clock    *fakeClock
 	tracker  *refresh.Tracker
@@ -329,8 +297,8 @@ const interval = time.Minute
 
 func newRefresherFixture(t *testing.T, opts ...refresh.Option) *refresherFixture {
 	t.Helper()
-	f := &refresherFixture{reg: newTestRegistry(t), clock: &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	f.reg.push("acme/web", "1.0.0")
+	f := &refresherFixture{reg: registrytest.New(t), clock: &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	f.reg.Push(t, "acme/web:1.0.0")
 	var srv *httptest.Server
 	f.argo, srv = newArgoServer(t, "tok")
 	f.app = refresh.App{Name: "web", Namespace: "team-a", Project: "default"}
@@ -345,7 +313,7 @@ func newRefresherFixture(t *testing.T, opts ...refresh.Option) *refresherFixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.spec, err = resolve.ParseSpec("web=" + f.reg.host + "/acme/web:^1.0")
+	f.spec, err = resolve.ParseSpec("web=" + f.reg.Host() + "/acme/web:^1.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +352,7 @@ func TestRefresherGuards(t *testing.T) {
 		t.Fatalf("nothing changed, yet attempts: %+v", got)
 	}
 
-	f.reg.push("acme/web", "1.1.0")
+	f.reg.Push(t, "acme/web:1.1.0")
 	f.clock.Advance(interval)
 	got := f.r.RunOnce(ctx)
 	if !reflect.DeepEqual(results(got), []string{refresh.ResultTriggered}) {
@@ -444,7 +412,7 @@ func TestRefresherBackoffAndForget(t *testing.T) {
 	f := newRefresherFixture(t, refresh.WithMaxBackoff(4*interval))
 	ctx := context.Background()
 	f.render(t)
-	f.reg.push("acme/web", "1.1.0")
+	f.reg.Push(t, "acme/web:1.1.0")
 	f.clock.Advance(interval)
 
 	f.argo.setStatus(http.StatusServiceUnavailable)
@@ -490,11 +458,11 @@ func TestRefresherWakeChecksOnlyAppsUsingTheRepository(t *testing.T) {
 	f := newRefresherFixture(t)
 	ctx := context.Background()
 	f.render(t)
-	other, err := resolve.ParseSpec("api=" + f.reg.host + "/acme/api")
+	other, err := resolve.ParseSpec("api=" + f.reg.Host() + "/acme/api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.reg.push("acme/api", "2.0.0")
+	f.reg.Push(t, "acme/api:2.0.0")
 	apiResults, err := f.resolver.Resolve(ctx, []resolve.Spec{other})
 	if err != nil {
 		t.Fatal(err)
@@ -502,11 +470,11 @@ func TestRefresherWakeChecksOnlyAppsUsingTheRepository(t *testing.T) {
 	f.tracker.Record(refresh.App{Name: "api", Namespace: "team-a"}, []resolve.Spec{other}, apiResults)
 	f.argo.put("team-a", "api", appObject("team-a", "api", "argocd-image-resolver", map[string]any{}))
 
-	f.reg.push("acme/web", "1.2.0")
-	f.reg.push("acme/api", "2.1.0")
-	f.resolver.Invalidate(f.reg.host + "/acme/web")
-	f.resolver.Invalidate(f.reg.host + "/acme/api")
-	f.r.Wake(f.reg.host + "/acme/web")
+	f.reg.Push(t, "acme/web:1.2.0")
+	f.reg.Push(t, "acme/api:2.1.0")
+	f.resolver.Invalidate(f.reg.Host() + "/acme/web")
+	f.resolver.Invalidate(f.reg.Host() + "/acme/api")
+	f.r.Wake(f.reg.Host() + "/acme/web")
 	got := f.r.ProcessWakes(ctx)
 	if len(got) != 1 || got[0].App.Key() != "team-a/web" || got[0].Result != refresh.ResultTriggered {
 		t.Fatalf("wake for acme/web: %+v", got)
@@ -524,9 +492,9 @@ func TestRefresherRunServesWakes(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.r.Run(ctx) }()
 
-	f.reg.push("acme/web", "1.3.0")
-	f.resolver.Invalidate(f.reg.host + "/acme/web")
-	f.r.Wake(f.reg.host + "/acme/web")
+	f.reg.Push(t, "acme/web:1.3.0")
+	f.resolver.Invalidate(f.reg.Host() + "/acme/web")
+	f.r.Wake(f.reg.Host() + "/acme/web")
 	select {
 	case tr := <-attempts:
 		if tr.Result != refresh.ResultTriggered || tr.Changes[0].To != "1.3.0" {

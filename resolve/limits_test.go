@@ -129,7 +129,7 @@ func TestTokenBucketObeyed(t *testing.T) {
 	lt := &limitTransport{base: http.DefaultTransport, conf: conf, maxConcurrency: 8, now: clock.Now, sleep: s.Sleep, metrics: m, log: discardLogger()}
 	client := &http.Client{Transport: lt}
 	for range 6 {
-		resp, err := client.Get(reg.server.URL + "/v2/")
+		resp, err := client.Get(reg.url + "/v2/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestTokenBucketWaitBeyondDeadlineFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	do := func() error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, reg.server.URL+"/v2/", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, reg.url+"/v2/", nil)
 		resp, err := lt.RoundTrip(req)
 		if err == nil {
 			resp.Body.Close()
@@ -206,7 +206,7 @@ func TestConcurrencyCapPerRegistry(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := client.Get(reg.server.URL + "/v2/")
+			resp, err := client.Get(reg.url + "/v2/")
 			if err != nil {
 				t.Error(err)
 				return

@@ -53,7 +53,7 @@ func distributionRegistry(t *testing.T, auth configuration.Auth) *testRegistry {
 	c := newCountingHandler(handlers.NewApp(ctx, config))
 	srv := httptest.NewServer(c)
 	t.Cleanup(srv.Close)
-	return &testRegistry{host: strings.TrimPrefix(srv.URL, "http://"), counter: c, server: srv}
+	return &testRegistry{host: strings.TrimPrefix(srv.URL, "http://"), url: srv.URL, counter: c}
 }
 
 func htpasswdRegistry(t *testing.T, password string) *testRegistry {

@@ -3,26 +3,17 @@ package resolve
 import (
 	"bytes"
 	"context"
-	"io"
-	"log"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 // fakeClock is the injected clock: tests advance it instead of sleeping.
@@ -167,98 +158,36 @@ func failOp(op string, status int) func(string, *http.Request) fault {
 	}
 }
 
-// testRegistry is go-containerregistry's in-memory registry on loopback
-// behind the counting wrapper.
+// testRegistry is a registry on loopback behind the counting wrapper:
+// go-containerregistry's in-memory one (newTestRegistry) or distribution
+// (distributionRegistry).
 type testRegistry struct {
 	host    string
+	url     string
 	counter *countingHandler
-	server  *httptest.Server
 }
 
 func newTestRegistry(t testing.TB) *testRegistry {
 	t.Helper()
-	c := newCountingHandler(registry.New(registry.Logger(nilLogger())))
-	srv := httptest.NewServer(c)
-	t.Cleanup(srv.Close)
-	return &testRegistry{host: strings.TrimPrefix(srv.URL, "http://"), counter: c, server: srv}
+	var c *countingHandler
+	reg := registrytest.New(t, registrytest.WithHandler(func(h http.Handler) http.Handler {
+		c = newCountingHandler(h)
+		return c
+	}))
+	return &testRegistry{host: reg.Host(), url: reg.URL(), counter: c}
 }
 
-// image builds a random single-platform image created at created.
-func randomImage(t testing.TB, created time.Time, platform string) v1.Image {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	parts := strings.Split(platform, "/")
-	cf.OS, cf.Architecture = parts[0], parts[1]
-	if len(parts) > 2 {
-		cf.Variant = parts[2]
-	}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err = mutate.CreatedAt(img, v1.Time{Time: created})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// push writes a random image under each tag and returns the digests.
+// pushTags writes a distinct random linux/amd64 image created at created
+// under each tag and returns the digests.
 func pushTags(t testing.TB, host, repo string, created time.Time, opts []remote.Option, tags ...string) map[string]string {
 	t.Helper()
 	digests := map[string]string{}
 	for _, tag := range tags {
-		ref, err := name.NewTag(host + "/" + repo + ":" + tag)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img := randomImage(t, created, "linux/amd64")
-		if err := remote.Write(ref, img, opts...); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
-		d, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := registrytest.Push(t, host+"/"+repo+":"+tag, registrytest.Created(created),
+			registrytest.Platforms("linux/amd64"), registrytest.RemoteOptions(opts...))
 		digests[tag] = d.String()
 	}
 	return digests
-}
-
-// pushIndex writes a multi-platform index; created maps platform to the
-// created time of its image.
-func pushIndex(t testing.TB, host, repo, tag string, created map[string]time.Time) string {
-	t.Helper()
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for platform, at := range created {
-		img := randomImage(t, at, platform)
-		parts := strings.Split(platform, "/")
-		p := &v1.Platform{OS: parts[0], Architecture: parts[1]}
-		if len(parts) > 2 {
-			p.Variant = parts[2]
-		}
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: p}})
-	}
-	ref, err := name.NewTag(host + "/" + repo + ":" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.WriteIndex(ref, idx); err != nil {
-		t.Fatalf("push index %s: %v", ref, err)
-	}
-	d, err := idx.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
 }
 
 // testResolver builds a Resolver on the fake clock with a log buffer.
@@ -312,5 +241,3 @@ func specFor(t testing.TB, image string, options map[string]string) Spec {
 	}
 	return specs[0]
 }
-
-func nilLogger() *log.Logger { return log.New(io.Discard, "", 0) }

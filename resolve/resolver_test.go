@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 var webTags = []string{"1.5.0", "1.6.0", "1.6.3", "1.7.0", "2.0.0-rc.1", "latest"}
@@ -283,10 +285,9 @@ func TestNewestBuildReadsConfigsThroughBoundedCache(t *testing.T) {
 	pushTags(t, reg.host, "acme/job", base, nil, "a")
 	pushTags(t, reg.host, "acme/job", base.Add(2*time.Hour), nil, "b")
 	// c's arm64 image is the newest of all, but amd64 is what is allowed.
-	pushIndex(t, reg.host, "acme/job", "c", map[string]time.Time{
-		"linux/amd64": base.Add(time.Hour),
-		"linux/arm64": base.Add(5 * time.Hour),
-	})
+	registrytest.Push(t, reg.host+"/acme/job:c", registrytest.Platforms("linux/amd64", "linux/arm64"),
+		registrytest.CreatedFor("linux/amd64", base.Add(time.Hour)),
+		registrytest.CreatedFor("linux/arm64", base.Add(5*time.Hour)))
 	r := newTestResolver(t, WithMetadataCacheSize(2))
 	ctx := context.Background()
 

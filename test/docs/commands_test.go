@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -17,19 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 // The README's examples use ghcr.io/acme/...; the tests point that prefix at
@@ -42,9 +35,7 @@ type registryFixture struct{ host string }
 
 func newRegistryFixture(t *testing.T) *registryFixture {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	fx := &registryFixture{host: strings.TrimPrefix(srv.URL, "http://")}
+	fx := &registryFixture{host: registrytest.New(t).Host()}
 	day := func(d int) time.Time { return time.Date(2024, time.June, d, 12, 0, 0, 0, time.UTC) }
 	for i, tag := range []string{"1.5.0", "1.6.0", "1.6.3", "1.7.0", "2.0.0-rc.1", "latest"} {
 		fx.push(t, "acme/web:"+tag, day(i+1), "linux/amd64")
@@ -61,42 +52,7 @@ func newRegistryFixture(t *testing.T) *registryFixture {
 // when there are several).
 func (fx *registryFixture) push(t *testing.T, repoTag string, created time.Time, platforms ...string) {
 	t.Helper()
-	ref, err := name.NewTag(fx.host + "/" + repoTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	image := func(platform string) v1.Image {
-		img, err := random.Image(256, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf = cf.DeepCopy()
-		cf.Created = v1.Time{Time: created}
-		cf.OS, cf.Architecture, _ = strings.Cut(platform, "/")
-		img, err = mutate.ConfigFile(img, cf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return img
-	}
-	if len(platforms) == 1 {
-		if err := remote.Write(ref, image(platforms[0])); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
-		return
-	}
-	var adds []mutate.IndexAddendum
-	for _, p := range platforms {
-		os, arch, _ := strings.Cut(p, "/")
-		adds = append(adds, mutate.IndexAddendum{Add: image(p), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: os, Architecture: arch}}})
-	}
-	if err := remote.WriteIndex(ref, mutate.AppendManifests(empty.Index, adds...)); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
+	registrytest.Push(t, fx.host+"/"+repoTag, registrytest.Created(created), registrytest.Platforms(platforms...))
 }
 
 // shellLines returns the commands of a sh block: comment and blank lines

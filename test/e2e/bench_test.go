@@ -18,6 +18,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/examples"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 var benchAPIVersions = []string{"v1", "apps/v1", "networking.k8s.io/v1"}
@@ -77,9 +78,9 @@ func socketRender(ctx context.Context, socket, appPath, repoRoot string, env []s
 //
 //	go test ./test/e2e/ -run '^$' -bench WarmRender -benchtime 200x
 func BenchmarkWarmRenderSocketVsInProcess(b *testing.B) {
-	reg := startRegistry(b)
-	image := reg.host + "/acme/web"
-	digests := reg.push(b, "acme/web", exampleTags...)
+	reg := registrytest.New(b)
+	image := reg.Host() + "/acme/web"
+	digests := reg.PushTags(b, "acme/web", exampleTags...)
 
 	resolver, err := resolve.New(resolve.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {

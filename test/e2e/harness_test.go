@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/examples"
 )
@@ -278,44 +270,6 @@ func gitRepo(t testing.TB) (url, path string) {
 	git("add", ".")
 	git("commit", "-q", "-m", "example chart")
 	return "file://" + dir, "examples/" + examples.ChartDir
-}
-
-// testRegistry is an in-memory OCI registry on loopback.
-type testRegistry struct {
-	host string
-}
-
-func startRegistry(t testing.TB) *testRegistry {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return &testRegistry{host: strings.TrimPrefix(srv.URL, "http://")}
-}
-
-// push uploads one distinct random image per tag into repository and
-// returns the digests by tag.
-func (r *testRegistry) push(t testing.TB, repository string, tags ...string) map[string]string {
-	t.Helper()
-	digests := make(map[string]string, len(tags))
-	for _, tag := range tags {
-		ref, err := name.ParseReference(r.host + "/" + repository + ":" + tag)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := random.Image(256, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
-		d, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		digests[tag] = d.String()
-	}
-	return digests
 }
 
 // containerImages returns the image of every container in the rendered

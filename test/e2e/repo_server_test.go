@@ -20,6 +20,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 // exampleTags are the tags the loopback registry starts with; "~1.6"
@@ -135,9 +136,9 @@ func (s *syncBuffer) String() string {
 func TestRepoServerRendersThroughServe(t *testing.T) {
 	argocd := requireBinary(t, "ARGOCD_BIN")
 	sockDir := shortTempDir(t, "cmp")
-	reg := startRegistry(t)
-	image := reg.host + "/acme/web"
-	reg.push(t, "acme/web", exampleTags...)
+	reg := registrytest.New(t)
+	image := reg.Host() + "/acme/web"
+	reg.PushTags(t, "acme/web", exampleTags...)
 
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte("e2e-webhook-secret\n"), 0o600); err != nil {
@@ -186,7 +187,7 @@ func TestRepoServerRendersThroughServe(t *testing.T) {
 
 	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.3")
 
-	reg.push(t, "acme/web", "1.6.4", "1.7.1")
+	reg.PushTags(t, "acme/web", "1.6.4", "1.7.1")
 	// The repo-server renders again (NoCache), the plugin answers from its
 	// cache: the tag list is fresh for --cache-ttl.
 	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.3")
@@ -205,7 +206,7 @@ func TestRepoServerRendersThroughServe(t *testing.T) {
 	// A repository the registry does not hold: the error reaches the
 	// repo-server's caller naming the alias and the image, and the plugin
 	// keeps serving.
-	missing := reg.host + "/acme/missing"
+	missing := reg.Host() + "/acme/missing"
 	err = rs.generateErr(t, repoURL, path, pluginName, v1alpha1.ApplicationSourcePluginParameters{
 		{Name: "images", OptionalArray: &v1alpha1.OptionalArray{Array: []string{"backend=" + missing + ":~1.6"}}},
 	})
@@ -224,9 +225,9 @@ func TestRepoServerRendersThroughServe(t *testing.T) {
 func TestRepoServerRendersThroughArgoCMPServer(t *testing.T) {
 	argocd := requireBinary(t, "ARGOCD_BIN")
 	sockDir := shortTempDir(t, "cmp")
-	reg := startRegistry(t)
-	image := reg.host + "/acme/web"
-	reg.push(t, "acme/web", exampleTags...)
+	reg := registrytest.New(t)
+	image := reg.Host() + "/acme/web"
+	reg.PushTags(t, "acme/web", exampleTags...)
 
 	moduleRoot, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -262,7 +263,7 @@ func TestRepoServerRendersThroughArgoCMPServer(t *testing.T) {
 
 	// Each generate is a new process with an empty cache: the pushed tag
 	// is picked at once.
-	reg.push(t, "acme/web", "1.6.4")
+	reg.PushTags(t, "acme/web", "1.6.4")
 	assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.4")
 }
 

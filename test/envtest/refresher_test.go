@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,10 +26,6 @@ import (
 	"github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	argocmp "github.com/argoproj/argo-cd/v3/util/cmp"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
@@ -45,6 +40,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 const (
@@ -121,17 +117,7 @@ type scenario struct {
 
 func (s *scenario) push(tag string) {
 	s.t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	ref, err := name.NewTag(s.regHost+"/acme/web:"+tag, name.WeakValidation)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		s.t.Fatal(err)
-	}
+	registrytest.Push(s.t, s.regHost+"/acme/web:"+tag)
 }
 
 func (s *scenario) createApp(ns, appName, plugin string) {
@@ -281,9 +267,7 @@ func TestRefresherAgainstKubernetesAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	regSrv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer regSrv.Close()
-	s := &scenario{t: t, apps: dyn.Resource(refresh.ApplicationResource), regHost: strings.TrimPrefix(regSrv.URL, "http://"), repoRoot: writeChart(t)}
+	s := &scenario{t: t, apps: dyn.Resource(refresh.ApplicationResource), regHost: registrytest.New(t).Host(), repoRoot: writeChart(t)}
 	s.createApp("team-a", "web", pluginName)
 	s.createApp("team-a", "untracked", pluginName)
 	s.createApp("team-a", "plain", "")
