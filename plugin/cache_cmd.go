@@ -28,9 +28,12 @@ func newCacheCommand() *cobra.Command {
 		Use:   "cache",
 		Short: "Inspect and purge the running plugin's cache, list tracked apps",
 		Long: `cache talks to a running plugin's debug endpoint, which listens on
-loopback only (default 127.0.0.1:8081). From outside the pod, forward it first:
+loopback only (serve's default is 127.0.0.1:8081; the manifests in
+manifests/ move it to 127.0.0.1:8082, because the repo-server's own gRPC port
+is 8081 in the same pod). From outside the pod, forward it first:
 
-  kubectl -n argocd port-forward deploy/argocd-repo-server 8081:8081`,
+  kubectl -n argocd port-forward deploy/argocd-repo-server 8082:8082
+  argocd-image-resolver cache list --addr http://127.0.0.1:8082`,
 		Example: `  argocd-image-resolver cache list
   argocd-image-resolver cache list --repository ghcr.io/acme/web -o json
   argocd-image-resolver cache purge --repository ghcr.io/acme/web
@@ -39,7 +42,7 @@ loopback only (default 127.0.0.1:8081). From outside the pod, forward it first:
 		Args: cobra.NoArgs,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.addr, "addr", "http://127.0.0.1:8081", "debug endpoint URL of the running plugin")
+	pf.StringVar(&o.addr, "addr", "http://"+ops.DefaultDebugAddr, "debug endpoint URL of the running plugin")
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "request timeout")
 
