@@ -17,24 +17,26 @@ type Resolver interface {
 	Resolve(ctx context.Context, specs []resolve.Spec) ([]resolve.Result, error)
 }
 
-// Renderer renders a chart; Pins reports the aliases the chart's values or
-// options pin, before any resolution (HelmRenderer implements it).
+// Renderer loads a chart with its merged values once per render; the
+// Prepared result first reports which aliases the values or options pin
+// (before any resolution), then renders with the resolved images
+// (HelmRenderer implements it).
 type Renderer interface {
-	Render(ctx context.Context, req render.Request) (*render.Output, error)
-	Pins(req render.Request) (map[string]string, error)
+	Prepare(ctx context.Context, req render.Request) (Prepared, error)
+}
+
+// Prepared is a loaded chart ready for pins and one render.
+type Prepared interface {
+	Pins() (map[string]string, error)
+	Render(ctx context.Context, images []render.Image) (*render.Output, error)
 }
 
 // HelmRenderer is the Renderer of the render package.
 type HelmRenderer struct{}
 
-// Render implements Renderer.
-func (HelmRenderer) Render(ctx context.Context, req render.Request) (*render.Output, error) {
-	return render.Render(ctx, req)
-}
-
-// Pins implements Renderer.
-func (HelmRenderer) Pins(req render.Request) (map[string]string, error) {
-	return render.Pins(req)
+// Prepare implements Renderer.
+func (HelmRenderer) Prepare(ctx context.Context, req render.Request) (Prepared, error) {
+	return render.Prepare(ctx, req)
 }
 
 // Recorder learns what each successful render resolved (the refresher
@@ -60,6 +62,9 @@ type Resolution struct {
 	Results []resolve.Result
 	// Request is the render request with the resolved images.
 	Request render.Request
+
+	// prepared is the chart loaded for the pins, reused by Generate.
+	prepared Prepared
 }
 
 // Generated is a finished render.
@@ -120,9 +125,15 @@ func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repoRoot, appDir str
 	for _, s := range specs {
 		req.Images = append(req.Images, imageFor(s, resolve.Result{}))
 	}
-	var pins map[string]string
+	var (
+		pins     map[string]string
+		prepared Prepared
+	)
 	if len(specs) > 0 {
-		pins, err = p.Renderer.Pins(req)
+		prepared, err = p.Renderer.Prepare(ctx, req)
+		if err == nil {
+			pins, err = prepared.Pins()
+		}
 		if err != nil {
 			return nil, &renderError{atStage("reading pinned images from the chart values", err)}
 		}
@@ -148,7 +159,7 @@ func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repoRoot, appDir str
 		}
 	}
 
-	res := &Resolution{Specs: specs, Request: req}
+	res := &Resolution{Specs: specs, Request: req, prepared: prepared}
 	res.Request.Images = make([]render.Image, 0, len(specs))
 	for _, s := range specs {
 		r, ok := byAlias[s.Alias]
@@ -176,7 +187,14 @@ func (p Pipeline) Generate(ctx context.Context, cfg *Config, repoRoot, appDir st
 	if err != nil {
 		return nil, err
 	}
-	out, err := p.Renderer.Render(ctx, res.Request)
+	prepared := res.prepared
+	if prepared == nil {
+		prepared, err = p.Renderer.Prepare(ctx, res.Request)
+	}
+	var out *render.Output
+	if err == nil {
+		out, err = prepared.Render(ctx, res.Request.Images)
+	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, atStage("rendering the chart", fmt.Errorf("%w: %w", ctxErr, err))

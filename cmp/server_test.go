@@ -481,9 +481,9 @@ type panicRenderer struct {
 	once sync.Once
 }
 
-func (p *panicRenderer) Pins(req render.Request) (map[string]string, error) {
+func (p *panicRenderer) Prepare(ctx context.Context, req render.Request) (Prepared, error) {
 	p.once.Do(func() { panic("boom") })
-	return p.HelmRenderer.Pins(req)
+	return p.HelmRenderer.Prepare(ctx, req)
 }
 
 func TestPanicInRenderIsAnErrorNotACrash(t *testing.T) {
