@@ -3,8 +3,15 @@
 # argocd-image-resolver: a static binary on distroless, run as uid 999 (the
 # argocd user, as Argo CD requires of repo-server sidecars).
 #
-#   make image                      # or:
+#   make image                      # the host's platform, or:
 #   docker build --build-arg VERSION=v1.2.3 -t argocd-image-resolver .
+#
+# Release images hold both platforms of the Makefile's PLATFORMS; the build
+# stage runs on the builder's own platform and cross-compiles for each
+# TARGETOS/TARGETARCH that BuildKit sets:
+#
+#   docker buildx build --platform linux/amd64,linux/arm64 \
+#     --build-arg VERSION=v0.1.0 -t ghcr.io/argocd-image-resolver/argocd-image-resolver:v0.1.0 --push .
 #
 # The go build line is the Makefile's BUILD_CMD (a test keeps them equal).
 

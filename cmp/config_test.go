@@ -1,6 +1,7 @@
 package cmp
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +27,7 @@ func TestLoadConfigFromArgoCDParameters(t *testing.T) {
 	}
 	env := EnvFromList(pluginEnv(t, "team-a_web", params, "ARGOCD_APP_REVISION=abc123", "ARGOCD_ENV_IMAGE_LIST=ignored=ghcr.io/x/y"))
 	dir := t.TempDir()
-	cfg, err := LoadConfig(env, dir, dir)
+	cfg, err := LoadConfig(env, DiskRepo(dir), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,8 @@ func TestAppFromEnv(t *testing.T) {
 		{"control-plane namespace", "guestbook", App{Name: "guestbook"}},
 		{"any namespace", "team-a_guestbook", App{Name: "guestbook", Namespace: "team-a"}},
 		{"empty", "", App{}},
+		{"no namespace before '_'", "_guestbook", App{Name: "_guestbook"}},
+		{"no name after '_'", "team-a_", App{Name: "team-a_"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +116,7 @@ values: |
 			if tc.imageList != "" {
 				list = append(list, "ARGOCD_ENV_IMAGE_LIST="+tc.imageList)
 			}
-			cfg, err := LoadConfig(EnvFromList(list), dir, dir)
+			cfg, err := LoadConfig(EnvFromList(list), DiskRepo(dir), ".")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +150,7 @@ func TestConfigErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := LoadConfig(Env{EnvAppParameters: tc.params}, dir, dir)
+			_, err := LoadConfig(Env{EnvAppParameters: tc.params}, DiskRepo(dir), ".")
 			var in *InputError
 			if err == nil || !errorsAs(err, &in) {
 				t.Fatalf("got %v, want an InputError", err)
@@ -213,10 +216,16 @@ func TestGlobTree(t *testing.T) {
 		{"**/*.jsonnet", false},
 		{"templates/**", true},
 	}
-	for _, tc := range cases {
-		got, err := globTree(dir, tc.pattern)
-		if err != nil || got != tc.want {
-			t.Errorf("globTree(%q) = %v, %v; want %v", tc.pattern, got, err, tc.want)
+	// The application at the root of the repository, and below it.
+	for _, at := range []struct {
+		fsys fs.FS
+		app  string
+	}{{os.DirFS(dir), "."}, {os.DirFS(filepath.Dir(dir)), filepath.Base(dir)}} {
+		for _, tc := range cases {
+			got, err := globTree(at.fsys, at.app, tc.pattern)
+			if err != nil || got != tc.want {
+				t.Errorf("globTree(%s, %q) = %v, %v; want %v", at.app, tc.pattern, got, err, tc.want)
+			}
 		}
 	}
 }

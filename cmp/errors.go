@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 )
 
@@ -63,16 +64,28 @@ func toStatus(app string, err error) error {
 	var in *InputError
 	var re *resolveError
 	var rnd *renderError
+	var refused *egress.RefusedError
+	var limit *resolve.LimitError
+	var creds *resolve.CredentialError
 	switch {
+	case errors.As(err, &limit):
+		// The plugin's own limiter, not the caller's deadline.
+		return status.Error(codes.ResourceExhausted, msg)
+	case errors.As(err, &creds):
+		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, msg+" (the caller's deadline passed; raise the repo-server's --repo-server-timeout-seconds / ARGOCD_EXEC_TIMEOUT or check registry latency)")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, msg)
-	case errors.Is(err, errTooLarge), errors.Is(err, errBusy):
+	case errors.Is(err, errTooLarge), errors.Is(err, errBusy), errors.Is(err, ErrRenderLimit):
 		return status.Error(codes.ResourceExhausted, msg)
-	case errors.Is(err, ErrUnsafeArchive), errors.As(err, &in), errors.As(err, &rnd):
+	case errors.Is(err, resolve.ErrNotAllowed), errors.As(err, &refused):
+		// Refused by the registries.conf rules (or link-local), for
+		// images and chart dependencies alike.
+		return status.Error(codes.PermissionDenied, msg)
+	case errors.Is(err, ErrUnsafeArchive), errors.As(err, &in), errors.As(err, &rnd), errors.Is(err, resolve.ErrPullSecret):
 		return status.Error(codes.InvalidArgument, msg)
-	case errors.Is(err, resolve.ErrNoMatch):
+	case errors.Is(err, resolve.ErrNoMatch), errors.Is(err, resolve.ErrPinNotFound):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.As(err, &re):
 		return status.Error(codes.Unavailable, msg)
@@ -84,3 +97,8 @@ func toStatus(app string, err error) error {
 }
 
 var errBusy = errors.New("all render slots are busy")
+
+// ErrRenderLimit matches errors of renders stopped by a limit of the
+// server (the memory or output cap of a render worker): the chart asks for
+// more than the operator allows, whatever its values.
+var ErrRenderLimit = errors.New("render limit reached")

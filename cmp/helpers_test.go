@@ -121,10 +121,33 @@ func shortTempDir(t *testing.T) string {
 
 func startServer(t *testing.T, reg *testRegistry, opts ...Option) *harness {
 	t.Helper()
-	resolver, err := resolve.New(resolve.WithInsecure(), resolve.WithLogger(slog.New(slog.DiscardHandler)))
+	return startServerSetup(t, reg, serverSetup{}, opts...)
+}
+
+// serverSetup is what a test may change beyond the server options: the
+// resolver's options and where the resolver and the server log.
+type serverSetup struct {
+	resolver []resolve.Option
+	logs     io.Writer
+}
+
+func startServerSetup(t *testing.T, reg *testRegistry, setup serverSetup, opts ...Option) *harness {
+	t.Helper()
+	logs := setup.logs
+	if logs == nil {
+		logs = io.Discard
+	}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	resolver, err := resolve.New(append([]resolve.Option{resolve.WithInsecure(), resolve.WithLogger(logger)}, setup.resolver...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerWith(t, reg, resolver, append([]Option{WithLogger(logger)}, opts...)...)
+}
+
+// startServerWith serves resolver instead of a default one.
+func startServerWith(t *testing.T, reg *testRegistry, resolver Resolver, opts ...Option) *harness {
+	t.Helper()
 	sockDir := shortTempDir(t)
 	workDir := t.TempDir()
 	base := []Option{
@@ -163,12 +186,12 @@ func startServer(t *testing.T, reg *testRegistry, opts ...Option) *harness {
 	return &harness{reg: reg, srv: srv, client: apiclient.NewConfigManagementPluginServiceClient(conn), workDir: workDir, stop: stop}
 }
 
-// assertNoLeftovers waits for background work and checks the work dir is
-// empty.
+// assertNoLeftovers waits for background work and checks the server's
+// folder of the work dir is empty.
 func (h *harness) assertNoLeftovers(t *testing.T) {
 	t.Helper()
 	h.srv.inflight.Wait()
-	entries, err := os.ReadDir(h.workDir)
+	entries, err := os.ReadDir(h.srv.renderDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +387,24 @@ func mustContain(t *testing.T, text string, want ...string) {
 }
 
 func errText(err error) string { return fmt.Sprint(err) }
+
+// syncBuffer collects logs written by the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func tarHeader(name string, size int64) tar.Header {
 	return tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size}

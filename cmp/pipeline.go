@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"log/slog"
+	"path"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 )
@@ -25,19 +26,37 @@ type Renderer interface {
 	Prepare(ctx context.Context, req render.Request) (Prepared, error)
 }
 
-// Prepared is a loaded chart ready for pins and one render.
+// Prepared is a loaded chart ready for pins and one render. Close gives
+// back what it holds (a render worker); it is called once, after Render or
+// instead of it.
 type Prepared interface {
 	Pins() (map[string]string, error)
 	Render(ctx context.Context, images []render.Image) (*render.Output, error)
+	Close()
 }
 
-// HelmRenderer is the Renderer of the render package.
-type HelmRenderer struct{}
+// HelmRenderer is the Renderer of the render package, in this process;
+// Charts, when set, keeps charts of repositories in memory loaded.
+type HelmRenderer struct {
+	Charts *render.ChartCache
+}
 
 // Prepare implements Renderer.
-func (HelmRenderer) Prepare(ctx context.Context, req render.Request) (Prepared, error) {
-	return render.Prepare(ctx, req)
+func (h HelmRenderer) Prepare(ctx context.Context, req render.Request) (Prepared, error) {
+	if req.Charts == nil {
+		req.Charts = h.Charts
+	}
+	p, err := render.Prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return inProcess{p}, nil
 }
+
+// inProcess is a chart loaded in this process: nothing to give back.
+type inProcess struct{ *render.Prepared }
+
+func (inProcess) Close() {}
 
 // Recorder learns what each successful render resolved (the refresher
 // implements it to re-check those images later). Record is called on the
@@ -47,24 +66,55 @@ type Recorder interface {
 	Record(app App, specs []resolve.Spec, results []resolve.Result)
 }
 
+// Rules says where the sidecar may connect for the Applications of a
+// project (*resolve.RegistriesConfig implements it from registries.conf).
+type Rules interface {
+	Policy(project string) *egress.Policy
+}
+
+// DefaultMaxDependencyBytes caps what the chart dependency downloads of
+// one render may read.
+const DefaultMaxDependencyBytes = 64 << 20
+
 // Pipeline is one render from configuration to manifests, shared by the
 // gRPC server and the generate command.
 type Pipeline struct {
 	Resolver Resolver
 	Renderer Renderer
+	// Rules decide where chart dependencies may be fetched from; nil
+	// allows every host but link-local ones.
+	Rules Rules
+	// MaxDependencyBytes caps the dependency downloads of one render; zero
+	// means DefaultMaxDependencyBytes.
+	MaxDependencyBytes int64
+	// SpecOptions are the operator's defaults for every Application's
+	// image options (resolve.StrictSemverByDefault).
+	SpecOptions []resolve.SpecOption
+	// Logger gets the full causes of failed chart dependency downloads at
+	// debug level (errors shown to authors leave the answers out); nil
+	// drops them.
+	Logger *slog.Logger
 }
 
 // Resolution is what the images of one application resolved to.
 type Resolution struct {
 	Specs []resolve.Spec
-	// Results are in Specs order; pinned aliases have Pinned set and were
-	// not sent to the resolver.
+	// Results are in Specs order; pinned aliases have Pinned set (their
+	// tag was checked with one cached HEAD).
 	Results []resolve.Result
 	// Request is the render request with the resolved images.
 	Request render.Request
 
 	// prepared is the chart loaded for the pins, reused by Generate.
 	prepared Prepared
+}
+
+// Close gives back the loaded chart when it will not be rendered.
+func (r *Resolution) Close() {
+	if r.prepared != nil {
+		r.prepared.Close()
+		r.prepared = nil
+	}
 }
 
 // Generated is a finished render.
@@ -74,7 +124,7 @@ type Generated struct {
 }
 
 // Counts summarises results for logs: resolved from the registry, from the
-// cache, stale, and pinned or paused (no registry call for the tag).
+// cache, stale, and pinned or paused (at most one cached HEAD for a pin).
 func (r *Resolution) Counts() (registry, cached, stale, pinned int) {
 	for _, res := range r.Results {
 		switch {
@@ -92,22 +142,34 @@ func (r *Resolution) Counts() (registry, cached, stale, pinned int) {
 }
 
 // Resolve checks the chart, parses the image specs, asks the renderer which
-// aliases are pinned and resolves the others.
-func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repoRoot, appDir string) (*Resolution, error) {
-	display, err := filepath.Rel(repoRoot, appDir)
+// aliases the values pin, checks those pins and resolves the others. The
+// caller renders the Resolution with Render or gives it back with Close.
+func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repo Repo, app string) (*Resolution, error) {
+	return p.resolve(ctx, cfg, repo, app, false)
+}
+
+// Announce is Resolve for the parameters announcement: it fetches no chart
+// dependency (those missing from charts/ are left out) and renders
+// nothing.
+func (p Pipeline) Announce(ctx context.Context, cfg *Config, repo Repo, app string) (*Resolution, error) {
+	res, err := p.resolve(ctx, cfg, repo, app, true)
 	if err != nil {
-		display = appDir
+		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(appDir, "Chart.yaml")); err != nil {
-		return nil, inputError("no Helm chart at path %q: Chart.yaml not found; the image-resolver plugin renders Helm charts only", display)
+	res.Close()
+	return res, nil
+}
+
+func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app string, offline bool) (_ *Resolution, err error) {
+	app = path.Clean(app)
+	if _, err := repo.stat(path.Join(app, "Chart.yaml")); err != nil {
+		return nil, inputError("no Helm chart at path %q: Chart.yaml not found; the image-resolver plugin renders Helm charts only", app)
 	}
-	specs, err := cfg.Specs()
+	specs, err := cfg.Specs(p.SpecOptions...)
 	if err != nil {
 		return nil, err
 	}
 	req := render.Request{
-		RepoRoot:                repoRoot,
-		ChartDir:                appDir,
 		ReleaseName:             cfg.ReleaseName,
 		Namespace:               cfg.Namespace,
 		KubeVersion:             cfg.KubeVersion,
@@ -118,9 +180,12 @@ func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repoRoot, appDir str
 		StringParameters:        cfg.HelmStringParameters,
 		SkipCRDs:                cfg.SkipCRDs,
 		IgnoreMissingValueFiles: cfg.IgnoreMissingValueFiles,
+		Dependencies:            p.dependencies(cfg.App.Project),
 	}
-	if req.ReleaseName == "" {
-		req.ReleaseName = filepath.Base(appDir)
+	req.Dependencies.Offline = offline
+	repo.renderRequest(&req, app)
+	if req.ReleaseName == "" && app != "." {
+		req.ReleaseName = path.Base(app)
 	}
 	for _, s := range specs {
 		req.Images = append(req.Images, imageFor(s, resolve.Result{}))
@@ -131,19 +196,28 @@ func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repoRoot, appDir str
 	)
 	if len(specs) > 0 {
 		prepared, err = p.Renderer.Prepare(ctx, req)
-		if err == nil {
-			pins, err = prepared.Pins()
-		}
 		if err != nil {
-			return nil, &renderError{atStage("reading pinned images from the chart values", err)}
+			return nil, &renderError{renderStage("loading the chart", err)}
+		}
+		defer func() {
+			if err != nil {
+				prepared.Close()
+			}
+		}()
+		pins, err = prepared.Pins()
+		if err != nil {
+			return nil, &renderError{renderStage("reading pinned images from the chart values", err)}
 		}
 	}
 
-	var toResolve []resolve.Spec
+	// A pin from the values or helm-parameters is checked like an
+	// override-tag: the resolver HEADs the pinned tag (once, cached).
+	toResolve := make([]resolve.Spec, 0, len(specs))
 	for _, s := range specs {
-		if _, pinned := pins[s.Alias]; !pinned {
-			toResolve = append(toResolve, s)
+		if tag, pinned := pins[s.Alias]; pinned {
+			s.Options.OverrideTag = tag
 		}
+		toResolve = append(toResolve, s)
 	}
 	byAlias := make(map[string]resolve.Result, len(specs))
 	if len(toResolve) > 0 {
@@ -163,12 +237,7 @@ func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repoRoot, appDir str
 	res.Request.Images = make([]render.Image, 0, len(specs))
 	for _, s := range specs {
 		r, ok := byAlias[s.Alias]
-		if tag, pinned := pins[s.Alias]; pinned {
-			r = resolve.Result{
-				Alias: s.Alias, Image: s.Image, Strategy: s.Options.Strategy,
-				Constraint: s.Constraint, Tag: tag, Pinned: true,
-			}
-		} else if !ok {
+		if !ok {
 			return nil, &resolveError{fmt.Errorf("resolving images: the resolver returned no result for alias %q (%s)", s.Alias, s.Image)}
 		}
 		res.Results = append(res.Results, r)
@@ -181,30 +250,62 @@ func (p Pipeline) Resolve(ctx context.Context, cfg *Config, repoRoot, appDir str
 	return res, nil
 }
 
+// dependencies are the options of chart dependency downloads for one
+// render: Chart.yaml is author input, so they go through an egress
+// transport with the project's rules and a byte cap, into an index cache
+// of their own, and each dependency's repository is checked against the
+// rules before any request.
+func (p Pipeline) dependencies(project string) render.DependencyOptions {
+	policy := egress.Unrestricted()
+	if p.Rules != nil {
+		policy = p.Rules.Policy(project)
+	}
+	limit := p.MaxDependencyBytes
+	if limit <= 0 {
+		limit = DefaultMaxDependencyBytes
+	}
+	return render.DependencyOptions{Policy: policy, MaxBytes: limit, Logger: p.Logger}
+}
+
 // Generate resolves and renders.
-func (p Pipeline) Generate(ctx context.Context, cfg *Config, repoRoot, appDir string) (*Generated, error) {
-	res, err := p.Resolve(ctx, cfg, repoRoot, appDir)
+func (p Pipeline) Generate(ctx context.Context, cfg *Config, repo Repo, app string) (*Generated, error) {
+	res, err := p.Resolve(ctx, cfg, repo, app)
 	if err != nil {
 		return nil, err
 	}
 	prepared := res.prepared
+	res.prepared = nil
 	if prepared == nil {
 		prepared, err = p.Renderer.Prepare(ctx, res.Request)
 	}
 	var out *render.Output
 	if err == nil {
 		out, err = prepared.Render(ctx, res.Request.Images)
+		prepared.Close()
 	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, atStage("rendering the chart", fmt.Errorf("%w: %w", ctxErr, err))
+			if !errors.Is(err, ctxErr) {
+				err = fmt.Errorf("%w: %w", ctxErr, err)
+			}
+			return nil, atStage("rendering the chart", err)
 		}
-		return nil, &renderError{atStage("rendering the chart", err)}
+		return nil, &renderError{renderStage("rendering the chart", err)}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, atStage("rendering the chart", err)
 	}
 	return &Generated{Resolution: *res, Output: out}, nil
+}
+
+// renderStage prefixes err with stage unless the renderer already named
+// the stage it failed in.
+func renderStage(stage string, err error) error {
+	var se *render.StageError
+	if errors.As(err, &se) {
+		return err
+	}
+	return atStage(stage, err)
 }
 
 func imageFor(s resolve.Spec, r resolve.Result) render.Image {
@@ -220,5 +321,8 @@ func imageFor(s resolve.Spec, r resolve.Result) render.Image {
 		SpecPath:     s.Options.HelmImageSpec,
 		ShasumPath:   s.Options.HelmImageShasum,
 		OverridePath: s.Options.HelmOverrideTag,
+
+		CreatePaths:       s.Options.CreatePaths,
+		SkipRenderedCheck: s.Options.NoRenderedCheck,
 	}
 }

@@ -128,27 +128,28 @@ func (c *PluginConfig) DiscoveryConfigured() bool {
 	return d.FileName != "" || d.Find.Glob != "" || len(d.Find.Command) > 0
 }
 
-// Match applies discovery to an application directory: fileName is a
-// filepath.Glob pattern in the app directory, find.glob a pattern relative
+// Match applies discovery to the application's folder app in repo:
+// fileName is a glob pattern in that folder, find.glob a pattern relative
 // to it where `**` spans any number of directories.
-func (c *PluginConfig) Match(appDir string) (bool, error) {
+func (c *PluginConfig) Match(repo Repo, app string) (bool, error) {
 	d := c.Spec.Discover
+	app = path.Clean(app)
 	switch {
 	case d.FileName != "":
-		matches, err := filepath.Glob(filepath.Join(appDir, d.FileName))
+		matches, err := fs.Glob(repo.fsys(), path.Join(app, filepath.ToSlash(d.FileName)))
 		if err != nil {
 			return false, fmt.Errorf("discover.fileName %q: %w", d.FileName, err)
 		}
 		return len(matches) > 0, nil
 	case d.Find.Glob != "":
-		return globTree(appDir, d.Find.Glob)
+		return globTree(repo.fsys(), app, d.Find.Glob)
 	}
 	return false, nil
 }
 
 // globTree reports whether any path under root matches pattern, a
 // slash-separated glob whose `**` elements match zero or more directories.
-func globTree(root, pattern string) (bool, error) {
+func globTree(fsys fs.FS, root, pattern string) (bool, error) {
 	pattern = strings.TrimPrefix(path.Clean(filepath.ToSlash(pattern)), "./")
 	parts := strings.Split(pattern, "/")
 	for _, p := range parts {
@@ -160,15 +161,18 @@ func globTree(root, pattern string) (bool, error) {
 		}
 	}
 	found := false
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, root, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == "." {
-			return err
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+		if root == "." {
+			rel = p
 		}
-		if matchParts(parts, strings.Split(filepath.ToSlash(rel), "/")) {
+		if rel == "." || rel == "" {
+			return nil
+		}
+		if matchParts(parts, strings.Split(rel, "/")) {
 			found = true
 			return fs.SkipAll
 		}

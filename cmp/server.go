@@ -2,6 +2,18 @@
 // gRPC service the repo-server calls over a unix socket, safe extraction of
 // the repository stream, decoding of the Application's parameters and
 // environment, discovery and parameter announcement.
+//
+// Trust boundary: the server's options (flags, registries.conf,
+// plugin.yaml, mounted files) are admin input. Everything in a stream is
+// author input, from the Application's team: the repository tarball (and
+// the Chart.yaml in it), the parameters (ARGOCD_APP_PARAMETERS), the plugin
+// env (ARGOCD_ENV_*, IMAGE_LIST) and .argocd-image-resolver.yaml. Only the
+// variables Argo CD itself sets (ARGOCD_APP_NAME, ARGOCD_APP_PROJECT_NAME,
+// ...) identify the Application; authors cannot set them, since their env
+// arrives prefixed ARGOCD_ENV_. Author input is extracted within the work
+// directory, may name registries.conf entries but no file, variable or
+// program of the sidecar, and connects only where the project's rules
+// allow.
 package cmp
 
 import (
@@ -12,14 +24,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
-	repoapiclient "github.com/argoproj/argo-cd/v3/reposerver/apiclient"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -27,16 +36,17 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 )
 
 // Defaults of the server options.
 const (
-	DefaultSocketDir    = "/home/argocd/cmp-server/plugins"
-	DefaultMaxTarSize   = 256 << 20
-	DefaultMaxExtracted = 1 << 30
-	DefaultMaxFiles     = 100_000
-	DefaultGracePeriod  = 25 * time.Second
+	DefaultSocketDir     = "/home/argocd/cmp-server/plugins"
+	DefaultMaxTarSize    = 256 << 20
+	DefaultMaxExtracted  = 1 << 30
+	DefaultMaxMemoryRepo = 64 << 20
+	DefaultMaxFiles      = 100_000
+	DefaultGracePeriod   = 25 * time.Second
 	// deadlineBuffer is taken off the caller's deadline so that the error
 	// reaches the repo-server before its own timeout fires.
 	deadlineBuffer = 200 * time.Millisecond
@@ -44,112 +54,33 @@ const (
 
 // Server serves ConfigManagementPluginService on a unix socket.
 type Server struct {
-	pipeline     Pipeline
-	recorder     Recorder
-	observe      func(time.Duration, error)
-	plugin       *PluginConfig
-	logger       *slog.Logger
-	socketDir    string
-	workDir      string
+	pipeline  Pipeline
+	recorder  Recorder
+	observe   func(time.Duration, error)
+	plugin    *PluginConfig
+	logger    *slog.Logger
+	socketDir string
+	workDir   string
+	// renderDir holds the renders' work directories: a folder of
+	// workDir named after the socket, owned by this server once Listen
+	// made the socket its own, and emptied then of what a killed
+	// process left.
+	renderDir    string
 	maxTarSize   int64
 	maxExtracted int64
-	maxFiles     int
-	grace        time.Duration
-	slots        chan struct{}
+	// maxMemoryRepo is the in-memory budget of one repository: its
+	// tarball and its contents (0: always on disk).
+	maxMemoryRepo int64
+	maxFiles      int
+	grace         time.Duration
+	slots         *slots
 
 	mu       sync.Mutex
 	listener net.Listener
+	// socket is the file Listen created; only that file is removed on
+	// shutdown, and readiness checks the path still holds it.
+	socket   os.FileInfo
 	inflight sync.WaitGroup
-}
-
-// Option configures a Server.
-type Option func(*Server) error
-
-// WithSocketDir sets the socket directory (default $ARGOCD_PLUGINSOCKFILEPATH
-// or DefaultSocketDir).
-func WithSocketDir(dir string) Option {
-	return func(s *Server) error { s.socketDir = dir; return nil }
-}
-
-// WithWorkDir sets where repository tarballs are received and extracted
-// (default os.TempDir()); each render uses its own subdirectory.
-func WithWorkDir(dir string) Option {
-	return func(s *Server) error { s.workDir = dir; return nil }
-}
-
-// WithMaxTarSize caps the compressed repository stream, in bytes.
-func WithMaxTarSize(n int64) Option {
-	return func(s *Server) error {
-		if n <= 0 {
-			return fmt.Errorf("max tar size must be positive, got %d", n)
-		}
-		s.maxTarSize = n
-		return nil
-	}
-}
-
-// WithMaxExtractedBytes caps the total size of extracted files.
-func WithMaxExtractedBytes(n int64) Option {
-	return func(s *Server) error {
-		if n <= 0 {
-			return fmt.Errorf("max extracted bytes must be positive, got %d", n)
-		}
-		s.maxExtracted = n
-		return nil
-	}
-}
-
-// WithMaxFiles caps the number of entries in a repository tarball.
-func WithMaxFiles(n int) Option {
-	return func(s *Server) error {
-		if n <= 0 {
-			return fmt.Errorf("max files must be positive, got %d", n)
-		}
-		s.maxFiles = n
-		return nil
-	}
-}
-
-// WithParallelism bounds concurrent renders (default: 4).
-func WithParallelism(n int) Option {
-	return func(s *Server) error {
-		if n <= 0 {
-			return fmt.Errorf("parallelism must be positive, got %d", n)
-		}
-		s.slots = make(chan struct{}, n)
-		return nil
-	}
-}
-
-// WithGracePeriod bounds how long shutdown waits for in-flight renders.
-func WithGracePeriod(d time.Duration) Option {
-	return func(s *Server) error { s.grace = d; return nil }
-}
-
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option {
-	return func(s *Server) error { s.logger = l; return nil }
-}
-
-// WithRecorder is told about every successful render.
-func WithRecorder(r Recorder) Option {
-	return func(s *Server) error { s.recorder = r; return nil }
-}
-
-// WithRenderObserver is told how long every GenerateManifest took and
-// whether it failed (for the render duration histogram).
-func WithRenderObserver(f func(time.Duration, error)) Option {
-	return func(s *Server) error { s.observe = f; return nil }
-}
-
-// WithRenderer replaces the Helm renderer.
-func WithRenderer(r Renderer) Option {
-	return func(s *Server) error { s.pipeline.Renderer = r; return nil }
-}
-
-// WithPluginConfig sets the plugin spec (default: the embedded plugin.yaml).
-func WithPluginConfig(c *PluginConfig) Option {
-	return func(s *Server) error { s.plugin = c; return nil }
 }
 
 // New builds a Server around a resolver.
@@ -158,15 +89,16 @@ func New(resolver Resolver, opts ...Option) (*Server, error) {
 		return nil, errors.New("cmp: a resolver is required")
 	}
 	s := &Server{
-		pipeline:     Pipeline{Resolver: resolver, Renderer: HelmRenderer{}},
-		logger:       slog.Default(),
-		socketDir:    os.Getenv("ARGOCD_PLUGINSOCKFILEPATH"),
-		workDir:      os.TempDir(),
-		maxTarSize:   DefaultMaxTarSize,
-		maxExtracted: DefaultMaxExtracted,
-		maxFiles:     DefaultMaxFiles,
-		grace:        DefaultGracePeriod,
-		slots:        make(chan struct{}, 4),
+		pipeline:      Pipeline{Resolver: resolver, Renderer: HelmRenderer{Charts: render.NewChartCache(0)}},
+		logger:        slog.Default(),
+		socketDir:     os.Getenv("ARGOCD_PLUGINSOCKFILEPATH"),
+		workDir:       os.TempDir(),
+		maxTarSize:    DefaultMaxTarSize,
+		maxExtracted:  DefaultMaxExtracted,
+		maxMemoryRepo: DefaultMaxMemoryRepo,
+		maxFiles:      DefaultMaxFiles,
+		grace:         DefaultGracePeriod,
+		slots:         newSlots(4),
 	}
 	if s.socketDir == "" {
 		s.socketDir = DefaultSocketDir
@@ -176,6 +108,7 @@ func New(resolver Resolver, opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("cmp: %w", err)
 		}
 	}
+	s.pipeline.Logger = s.logger
 	if s.plugin == nil {
 		c, err := LoadPluginConfig("")
 		if err != nil {
@@ -187,40 +120,6 @@ func New(resolver Resolver, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("cmp: work dir: %w", err)
 	}
 	return s, nil
-}
-
-// SocketPath is where the server listens.
-func (s *Server) SocketPath() string {
-	return filepath.Join(s.socketDir, s.plugin.SocketName())
-}
-
-// Listen creates the socket, replacing a stale one left by a previous
-// process. Serve calls it when it was not called before.
-func (s *Server) Listen() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener != nil {
-		return nil
-	}
-	path := s.SocketPath()
-	if err := os.MkdirAll(s.socketDir, 0o755); err != nil {
-		return fmt.Errorf("cmp: socket dir: %w", err)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return fmt.Errorf("cmp: %s exists and is not a socket; refusing to remove it", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("cmp: removing stale socket: %w", err)
-		}
-	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "unix", path)
-	if err != nil {
-		return fmt.Errorf("cmp: listen on %s: %w", path, err)
-	}
-	s.listener = l
-	return nil
 }
 
 // Serve serves until ctx is cancelled, then stops accepting, lets in-flight
@@ -264,9 +163,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = <-errc
 	}
 	s.inflight.Wait()
-	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		s.logger.Warn("removing socket", "socket", path, "error", rmErr)
-	}
+	s.removeSocket()
 	if errors.Is(err, grpc.ErrServerStopped) {
 		err = nil
 	}
@@ -295,16 +192,6 @@ func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	return handler(ctx, req)
 }
 
-// acquire takes a render slot, waiting at most until ctx is done.
-func (s *Server) acquire(ctx context.Context) (func(), error) {
-	select {
-	case s.slots <- struct{}{}:
-		return func() { <-s.slots }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w (parallelism %d) until the deadline: %w", errBusy, cap(s.slots), ctx.Err())
-	}
-}
-
 // requestContext is the stream's context with the deadline moved a little
 // earlier, so the error reaches the caller before it gives up.
 func requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -314,27 +201,49 @@ func requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithCancel(ctx)
 }
 
-// withRepo receives and extracts the stream, runs fn in a goroutine that
-// holds the repository, and waits for fn or the deadline. The repository
-// is removed when fn returns, even after the caller gave up.
+// withRepo reads the stream's metadata, takes a render slot (fairly
+// between AppProjects), receives and extracts the repository, runs fn in a
+// goroutine that holds the repository, and waits for fn or the deadline.
+// The repository is removed when fn returns, even after the caller gave
+// up, and only then is the slot given back: a render's disk and work stay
+// inside its slot. A result that fn produced always wins over the deadline
+// or cancellation that follows it: only this handler cancels the context,
+// once it has its answer.
 func (s *Server) withRepo(stream recvStream, fn func(ctx context.Context, repo *received, cfg *Config) error) (string, error) {
 	ctx, cancel := requestContext(stream.Context())
+	defer cancel()
 	s.inflight.Add(1)
-	repo, err := s.receive(ctx, stream)
+	meta, err := s.receiveMeta(stream)
 	if err != nil {
-		cancel()
 		s.inflight.Done()
 		return "", err
 	}
-	env := EnvFromEntries(repo.meta.GetEnv())
-	app := AppFromEnv(env).String()
+	env := EnvFromEntries(meta.GetEnv())
+	appRef := AppFromEnv(env)
+	app := appRef.String()
 	if app == "" {
-		app = repo.meta.GetAppName()
+		app = meta.GetAppName()
 	}
+	release, err := s.slots.acquire(ctx, appRef.Project)
+	if err != nil {
+		s.inflight.Done()
+		return app, err
+	}
+	repo, err := s.receiveRepo(ctx, stream, meta)
+	if err != nil {
+		release()
+		s.inflight.Done()
+		return app, err
+	}
+	// Cancelled when this call returns, not when the render goroutine
+	// does: cancelled there, right after it sent its result, ctx.Done and
+	// the result would be ready together, and the select below could pick
+	// a cancellation the render caused itself.
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		defer s.inflight.Done()
-		defer cancel()
+		defer release()
 		defer func() {
 			if err := repo.cleanup(); err != nil {
 				s.logger.Error("removing work directory", "dir", repo.tempDir, "error", err)
@@ -346,7 +255,7 @@ func (s *Server) withRepo(stream recvStream, fn func(ctx context.Context, repo *
 				done <- fmt.Errorf("internal error: %v", r)
 			}
 		}()
-		cfg, err := LoadConfig(env, repo.root, repo.appDir)
+		cfg, err := LoadConfig(env, repo.repo, repo.app)
 		if err != nil {
 			done <- err
 			return
@@ -359,25 +268,19 @@ func (s *Server) withRepo(stream recvStream, fn func(ctx context.Context, repo *
 	case <-ctx.Done():
 	}
 	// The lower layers honour ctx and usually return at once with an
-	// error naming the alias or stage; prefer it over a bare deadline.
+	// error naming the alias or stage; prefer it over a bare deadline. A
+	// render that finished in the meantime is answered as it is.
 	timer := time.NewTimer(deadlineBuffer / 2)
 	defer timer.Stop()
 	select {
 	case err := <-done:
-		if err == nil || !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w: %w", ctx.Err(), errOrDone(err))
+		if err != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
 		return app, err
 	case <-timer.C:
 		return app, fmt.Errorf("%w: the render did not finish in time", ctx.Err())
 	}
-}
-
-func errOrDone(err error) error {
-	if err == nil {
-		return errors.New("finished after the deadline")
-	}
-	return err
 }
 
 var _ apiclient.ConfigManagementPluginServiceServer = (*Server)(nil)
@@ -387,12 +290,7 @@ func (s *Server) GenerateManifest(stream apiclient.ConfigManagementPluginService
 	start := time.Now()
 	var manifests []string
 	app, err := s.withRepo(stream, func(ctx context.Context, repo *received, cfg *Config) error {
-		release, err := s.acquire(ctx)
-		if err != nil {
-			return err
-		}
-		defer release()
-		gen, err := s.pipeline.Generate(ctx, cfg, repo.root, repo.appDir)
+		gen, err := s.pipeline.Generate(ctx, cfg, repo.repo, repo.app)
 		if err != nil {
 			return err
 		}
@@ -437,75 +335,13 @@ func (s *Server) MatchRepository(stream apiclient.ConfigManagementPluginService_
 	var supported bool
 	app, err := s.withRepo(stream, func(_ context.Context, repo *received, _ *Config) error {
 		var err error
-		supported, err = s.plugin.Match(repo.appDir)
+		supported, err = s.plugin.Match(repo.repo, repo.app)
 		return err
 	})
 	if err != nil {
 		return toStatus(app, err)
 	}
 	return stream.SendAndClose(&apiclient.RepositoryResponse{IsSupported: supported, IsDiscoveryEnabled: true})
-}
-
-// GetParametersAnnouncement implements ConfigManagementPluginService: the
-// static parameters of plugin.yaml, then `image.<alias>` for every
-// configured image with the tag it resolves to now.
-func (s *Server) GetParametersAnnouncement(stream apiclient.ConfigManagementPluginService_GetParametersAnnouncementServer) error {
-	var announced []*repoapiclient.ParameterAnnouncement
-	app, err := s.withRepo(stream, func(ctx context.Context, repo *received, cfg *Config) error {
-		announced = s.announce(ctx, cfg, repo)
-		return nil
-	})
-	if err != nil {
-		return toStatus(app, err)
-	}
-	return stream.SendAndClose(&apiclient.ParametersAnnouncementResponse{ParameterAnnouncements: announced})
-}
-
-func (s *Server) announce(ctx context.Context, cfg *Config, repo *received) []*repoapiclient.ParameterAnnouncement {
-	out := make([]*repoapiclient.ParameterAnnouncement, 0, len(s.plugin.Spec.Parameters.Static))
-	for _, p := range s.plugin.Spec.Parameters.Static {
-		c := *p
-		out = append(out, &c)
-	}
-	if len(cfg.Images) == 0 {
-		return out
-	}
-	res, err := s.pipeline.Resolve(ctx, cfg, repo.root, repo.appDir)
-	if err != nil {
-		s.logger.Warn("announcing parameters: resolution failed", "app", cfg.App.String(), "error", err)
-		return append(out, &repoapiclient.ParameterAnnouncement{
-			Name:           AnnouncedImagePrefix + "error",
-			Title:          "Image resolution failed",
-			Tooltip:        err.Error(),
-			CollectionType: "string",
-			String_:        err.Error(),
-		})
-	}
-	images := make([]*repoapiclient.ParameterAnnouncement, 0, len(res.Results))
-	for i, r := range res.Results {
-		images = append(images, announcement(res.Specs[i], r))
-	}
-	sort.Slice(images, func(i, j int) bool { return images[i].Name < images[j].Name })
-	return append(out, images...)
-}
-
-func announcement(spec resolve.Spec, r resolve.Result) *repoapiclient.ParameterAnnouncement {
-	how := fmt.Sprintf("%s %s", r.Strategy, r.Constraint)
-	if r.Pinned {
-		how = "pinned"
-	}
-	tooltip := fmt.Sprintf("Resolved by image-resolver for %s (%s); informational. To pin a version, set image-options %s.override-tag.", spec.Image, how, spec.Alias)
-	if r.Digest != "" {
-		tooltip += " Digest " + r.Digest + "."
-	}
-	return &repoapiclient.ParameterAnnouncement{
-		Name:           AnnouncedImagePrefix + spec.Alias,
-		Title:          spec.Alias + " image (resolved)",
-		Tooltip:        tooltip,
-		ItemType:       "string",
-		CollectionType: "string",
-		String_:        r.Tag,
-	}
 }
 
 // CheckPluginConfiguration implements ConfigManagementPluginService.

@@ -3,7 +3,9 @@ package cmp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -86,52 +88,6 @@ func TestGenerateManifestSecondRenderUsesCache(t *testing.T) {
 	mustContain(t, manifestsText(resp), "acme/web:1.0.0")
 	if n := reg.requests.Load() - before; n != 0 {
 		t.Errorf("warm render made %d registry requests, want 0", n)
-	}
-}
-
-func TestPinnedAliasMakesNoRegistryCall(t *testing.T) {
-	reg := newTestRegistry(t)
-	reg.push(t, "acme/web", "1.0.0", "1.1.0")
-	h := startServer(t, reg)
-	cases := []struct {
-		name  string
-		extra []v1alpha1.ApplicationSourcePluginParameter
-		want  string
-	}{
-		{"override-tag option", []v1alpha1.ApplicationSourcePluginParameter{
-			mapParam("image-options", map[string]string{"web.helm.image-name": "image.repository", "web.override-tag": "0.9.0"}),
-		}, "acme/web:0.9.0"},
-		{"overrideTag in values", []v1alpha1.ApplicationSourcePluginParameter{
-			strParam("values", "image:\n  overrideTag: 0.8.0\n"),
-		}, "acme/web:0.8.0"},
-		{"explicit helm parameter for the tag path", []v1alpha1.ApplicationSourcePluginParameter{
-			mapParam("helm-parameters", map[string]string{"image.tag": "0.7.0"}),
-		}, "acme/web:0.7.0"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			params := webParams(reg, "^1")
-			for _, e := range tc.extra {
-				replaced := false
-				for i := range params {
-					if params[i].Name == e.Name {
-						params[i], replaced = e, true
-					}
-				}
-				if !replaced {
-					params = append(params, e)
-				}
-			}
-			before := reg.requests.Load()
-			resp, err := h.generate(context.Background(), t, "apps/web", pluginEnv(t, "web", params))
-			if err != nil {
-				t.Fatal(err)
-			}
-			mustContain(t, manifestsText(resp), tc.want)
-			if n := reg.requests.Load() - before; n != 0 {
-				t.Errorf("pinned render made %d registry requests, want 0", n)
-			}
-		})
 	}
 }
 
@@ -429,7 +385,8 @@ func TestParallelismBoundsRenders(t *testing.T) {
 	reg.push(t, "acme/web", "1.2.3")
 	release := reg.holdPath("/acme/gate/")
 	defer release()
-	h := startServer(t, reg, WithParallelism(1))
+	// On disk, to see when a repository reaches it.
+	h := startServer(t, reg, WithParallelism(1), WithMaxMemoryRepo(0))
 
 	gated := v1alpha1.ApplicationSourcePluginParameters{
 		arrayParam("images", "gate="+reg.host+"/acme/gate:^1"),
@@ -448,6 +405,11 @@ func TestParallelismBoundsRenders(t *testing.T) {
 	st, _ := status.FromError(err)
 	if st.Code() != codes.DeadlineExceeded || !strings.Contains(st.Message(), "all render slots are busy (parallelism 1)") {
 		t.Fatalf("second render: %v, want DeadlineExceeded waiting for a slot", err)
+	}
+	// The waiting render's repository never reached the disk: only the
+	// first render's work directory exists.
+	if entries, err := os.ReadDir(h.srv.renderDir); err != nil || len(entries) != 1 {
+		t.Fatalf("work directories while one render holds the only slot: %v %v, want 1", entries, err)
 	}
 
 	release()
@@ -499,4 +461,139 @@ func TestPanicInRenderIsAnErrorNotACrash(t *testing.T) {
 		t.Fatalf("server stopped serving after a panic: %v", err)
 	}
 	h.assertNoLeftovers(t)
+}
+
+// TestSecondServerRefusesALiveSocket: a second plugin started on the same
+// socket directory must refuse to start instead of taking the socket over
+// (and deleting it on exit) while the first one keeps answering.
+func TestSecondServerRefusesALiveSocket(t *testing.T) {
+	reg := newTestRegistry(t)
+	reg.push(t, "acme/web", "1.2.3")
+	first := startServer(t, reg)
+
+	second, err := New(fakeResolver{}, WithSocketDir(filepath.Dir(first.srv.SocketPath())), WithWorkDir(t.TempDir()), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Listen()
+	if err == nil || !strings.Contains(err.Error(), "another process answers on "+first.srv.SocketPath()) {
+		t.Fatalf("second Listen: %v, want a refusal naming the socket", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := second.Serve(ctx); err == nil {
+		t.Fatal("second Serve started on a live socket")
+	}
+	if err := first.srv.Ready(); err != nil {
+		t.Errorf("first server not ready after the refused second one: %v", err)
+	}
+	resp, err := first.generate(context.Background(), t, "apps/web", pluginEnv(t, "web", webParams(reg, "^1")))
+	if err != nil {
+		t.Fatalf("first server stopped answering: %v", err)
+	}
+	mustContain(t, manifestsText(resp), "acme/web:1.2.3")
+}
+
+// TestServeRemovesOnlyItsOwnSocket: when the socket path was taken over by
+// another process (its file replaced), shutting down leaves that file in
+// place, and readiness reports the loss before that.
+func TestServeRemovesOnlyItsOwnSocket(t *testing.T) {
+	reg := newTestRegistry(t)
+	h := startServer(t, reg)
+	path := h.srv.SocketPath()
+	if err := h.srv.Ready(); err != nil {
+		t.Fatalf("not ready while listening: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	err = h.srv.Ready()
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("Ready after the socket was replaced: %v, want an error naming %s", err, path)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("shutdown removed the socket another process created: %v", err)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("the other process's socket stopped answering: %v", err)
+	}
+	c.Close()
+}
+
+// TestFastFailureIsNotReportedAsCancelled: a render that fails at once
+// must answer with its own error, never with the cancellation of its own
+// context (the render goroutine used to cancel it right after sending the
+// result, and the server could pick either).
+func TestFastFailureIsNotReportedAsCancelled(t *testing.T) {
+	h := startServer(t, newTestRegistry(t))
+	data := tgz(t, chartEntries()...)
+	for i := range 300 {
+		_, err := h.sendRaw(context.Background(), t, rawStream{appRelPath: "apps/web", data: data,
+			env: []string{`ARGOCD_APP_PARAMETERS=[{"name":"imagse","array":[]}]`}})
+		if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument {
+			t.Fatalf("render %d: %v, want InvalidArgument", i, err)
+		}
+	}
+}
+
+// TestLeftoversOfAKilledServerAreSwept: work directories a killed process
+// left in its folder are removed when the next server takes the socket;
+// another server's folder in the same work dir is not touched.
+func TestLeftoversOfAKilledServerAreSwept(t *testing.T) {
+	workDir := t.TempDir()
+	newServer := func(sockDir string) *Server {
+		srv, err := New(nopResolver{}, WithSocketDir(sockDir), WithWorkDir(workDir), WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	mine, other := shortTempDir(t), shortTempDir(t)
+	first := newServer(mine)
+	if err := first.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	neighbour := newServer(other)
+	if err := neighbour.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = neighbour.listener.Close() })
+	left := filepath.Join(first.renderDir, "render-123", "repo")
+	busy := filepath.Join(neighbour.renderDir, "render-456")
+	for _, d := range []string{left, busy} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first server dies without cleaning up: its socket file stays,
+	// nobody answers on it.
+	_ = first.listener.Close()
+
+	second := newServer(mine)
+	if err := second.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = second.listener.Close() })
+	if _, err := os.Stat(filepath.Dir(left)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a killed server's work directory survived the next start: %v", err)
+	}
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("another server's work directory was removed: %v", err)
+	}
+}
+
+// nopResolver stands in where no image is resolved.
+type nopResolver struct{}
+
+func (nopResolver) Resolve(context.Context, []resolve.Spec) ([]resolve.Result, error) {
+	return nil, nil
 }

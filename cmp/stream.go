@@ -1,6 +1,7 @@
 package cmp
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/untar"
 )
 
 // recvStream is the receiving half shared by the three streaming RPCs.
@@ -20,23 +24,28 @@ type recvStream interface {
 	Context() context.Context
 }
 
-// received is an extracted repository in a private temporary directory.
+// received is a repository off the stream: in memory, or extracted into a
+// private temporary directory.
 type received struct {
 	meta    *apiclient.ManifestRequestMetadata
-	root    string // the extracted repository
-	appDir  string // root joined with meta.AppRelPath
-	tempDir string // removed by cleanup
+	repo    Repo
+	app     string // meta.AppRelPath, cleaned, slash-separated
+	tempDir string // on disk only; removed by cleanup
 }
 
-func (r *received) cleanup() error { return os.RemoveAll(r.tempDir) }
+func (r *received) cleanup() error {
+	if r.tempDir == "" {
+		return nil
+	}
+	return os.RemoveAll(r.tempDir)
+}
 
 // errTooLarge marks a stream over the tarball size cap.
 var errTooLarge = errors.New("repository tarball too large")
 
-// receive reads the metadata message and the tarball chunks of one stream,
-// verifies the checksum and extracts the repository. On success the caller
-// must call cleanup; on error nothing is left behind.
-func (s *Server) receive(ctx context.Context, stream recvStream) (_ *received, err error) {
+// receiveMeta reads the metadata message of one stream and checks what it
+// announces, before anything touches the disk.
+func (s *Server) receiveMeta(stream recvStream) (*apiclient.ManifestRequestMetadata, error) {
 	first, err := stream.Recv()
 	if err != nil {
 		return nil, fmt.Errorf("receiving stream metadata: %w", err)
@@ -53,22 +62,32 @@ func (s *Server) receive(ctx context.Context, stream recvStream) (_ *received, e
 	if rel != "." && !filepath.IsLocal(rel) {
 		return nil, inputError("appRelPath %q leaves the repository", meta.GetAppRelPath())
 	}
+	return meta, nil
+}
 
-	tempDir, err := os.MkdirTemp(s.workDir, "render-")
-	if err != nil {
-		return nil, fmt.Errorf("creating a work directory under %s (--work-dir): %w", s.workDir, err)
+// receiveRepo reads the tarball chunks that follow the metadata, verifies
+// the checksum and unpacks the repository: into memory while the tarball
+// and its contents stay within the in-memory budget and it holds no
+// symbolic link, else into a work directory. On success the caller must
+// call cleanup; on error nothing is left behind.
+func (s *Server) receiveRepo(ctx context.Context, stream recvStream, meta *apiclient.ManifestRequestMetadata) (_ *received, err error) {
+	app := path.Clean(filepath.ToSlash(meta.GetAppRelPath()))
+	if app == "" {
+		app = "."
 	}
+	r := &received{meta: meta, app: app}
 	defer func() {
 		if err != nil {
-			_ = os.RemoveAll(tempDir)
+			_ = r.cleanup()
 		}
 	}()
-
-	tgz, err := os.CreateTemp(tempDir, "repo-*.tgz")
-	if err != nil {
-		return nil, err
-	}
-	defer tgz.Close()
+	var buf bytes.Buffer
+	var spill *os.File // the tarball on disk once it passed the memory budget
+	defer func() {
+		if spill != nil {
+			spill.Close()
+		}
+	}()
 	hash := sha256.New()
 	var size int64
 	for {
@@ -86,39 +105,99 @@ func (s *Server) receive(ctx context.Context, stream recvStream) (_ *received, e
 		if f == nil {
 			return nil, inputError("unexpected second metadata message in the stream; only file chunks may follow the metadata")
 		}
-		size += int64(len(f.GetChunk()))
+		chunk := f.GetChunk()
+		size += int64(len(chunk))
 		if size > s.maxTarSize {
 			return nil, fmt.Errorf("%w: the repository tarball exceeds the %d-byte limit (--max-tar-size); exclude large files with Argo CD's reposerver.plugin.tar.exclusions",
 				errTooLarge, s.maxTarSize)
 		}
-		if _, err := tgz.Write(f.GetChunk()); err != nil {
-			return nil, fmt.Errorf("writing the repository tarball under %s: %w", s.workDir, err)
+		hash.Write(chunk)
+		if spill == nil && size > s.maxMemoryRepo {
+			if spill, err = s.spillFile(r); err != nil {
+				return nil, err
+			}
+			if _, err := spill.Write(buf.Bytes()); err != nil {
+				return nil, fmt.Errorf("writing the repository tarball under %s: %w", s.workDir, err)
+			}
+			buf = bytes.Buffer{}
 		}
-		hash.Write(f.GetChunk())
+		if spill != nil {
+			if _, err := spill.Write(chunk); err != nil {
+				return nil, fmt.Errorf("writing the repository tarball under %s: %w", s.workDir, err)
+			}
+			continue
+		}
+		buf.Write(chunk)
 	}
 	if got := hex.EncodeToString(hash.Sum(nil)); !strings.EqualFold(got, meta.GetChecksum()) {
 		return nil, inputError("repository tarball checksum mismatch: metadata says %q, received %d bytes hashing to %q", meta.GetChecksum(), size, got)
 	}
-	if _, err := tgz.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+	lim := Limits{MaxFiles: s.maxFiles, MaxBytes: s.maxExtracted}
+	var tgz io.Reader
+	if spill == nil {
+		tree, err := untar.ExtractMemory(bytes.NewReader(buf.Bytes()), lim, s.maxMemoryRepo)
+		switch {
+		case err == nil:
+			r.repo = MemoryRepo(tree)
+		case errors.Is(err, untar.ErrNeedsDisk):
+			tgz = bytes.NewReader(buf.Bytes())
+		default:
+			return nil, err
+		}
+	} else {
+		if _, err := spill.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		tgz = spill
 	}
-	root := filepath.Join(tempDir, "repo")
-	if err := os.Mkdir(root, 0o700); err != nil {
-		return nil, err
+	if tgz != nil {
+		if r.tempDir == "" {
+			if err := s.makeTempDir(r); err != nil {
+				return nil, err
+			}
+		}
+		root := filepath.Join(r.tempDir, "repo")
+		if err := os.Mkdir(root, 0o700); err != nil {
+			return nil, err
+		}
+		if err := Extract(tgz, root, lim); err != nil {
+			return nil, err
+		}
+		if spill != nil {
+			spill.Close()
+			if err := os.Remove(spill.Name()); err != nil {
+				return nil, err
+			}
+			spill = nil
+		}
+		r.repo = DiskRepo(root)
 	}
-	if err := Extract(tgz, root, Limits{MaxFiles: s.maxFiles, MaxBytes: s.maxExtracted}); err != nil {
-		return nil, err
-	}
-	if err := tgz.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Remove(tgz.Name()); err != nil {
-		return nil, err
-	}
-	appDir := filepath.Join(root, rel)
-	fi, err := os.Stat(appDir)
-	if err != nil || !fi.IsDir() {
+	if fi, err := r.repo.stat(app); err != nil || !fi.IsDir() {
 		return nil, inputError("application path %q is not a directory in the repository", meta.GetAppRelPath())
 	}
-	return &received{meta: meta, root: root, appDir: appDir, tempDir: tempDir}, nil
+	return r, nil
+}
+
+// makeTempDir gives r a work directory of its own.
+func (s *Server) makeTempDir(r *received) error {
+	s.mu.Lock()
+	renderDir := s.renderDir
+	s.mu.Unlock()
+	if renderDir == "" {
+		return errors.New("receiving a repository before the server listens")
+	}
+	dir, err := os.MkdirTemp(renderDir, "render-")
+	if err != nil {
+		return fmt.Errorf("creating a work directory under %s (--work-dir): %w", s.workDir, err)
+	}
+	r.tempDir = dir
+	return nil
+}
+
+// spillFile is where a tarball over the in-memory budget goes.
+func (s *Server) spillFile(r *received) (*os.File, error) {
+	if err := s.makeTempDir(r); err != nil {
+		return nil, err
+	}
+	return os.CreateTemp(r.tempDir, "repo-*.tgz")
 }

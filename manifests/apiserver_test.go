@@ -3,6 +3,7 @@ package manifests
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	refreshpkg "github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 )
 
 const fieldManager = "argocd-image-resolver-manifests-test"
@@ -102,15 +105,25 @@ func (c *cluster) apply(ctx context.Context, o *unstructured.Unstructured, dryRu
 }
 
 // TestAgainstAPIServer checks the rendered install with a real
-// kube-apiserver (one control plane for both subtests).
+// kube-apiserver (one control plane for all subtests): the component over
+// the install.yaml of each Argo CD release passes a server-side dry-run,
+// and the RBAC, applied for real over the newest release, allows what a
+// hard refresh needs and nothing else.
 func TestAgainstAPIServer(t *testing.T) {
 	cfg := startAPIServer(t)
-	objs := render(t, withComponent, nil)
 	admin := newCluster(t, cfg)
-	installPrerequisites(t, admin, objs)
-
-	t.Run("DryRunApply", func(t *testing.T) { testDryRunApply(t, admin, objs) })
-	t.Run("RepoServerAccountCanRefreshOnly", func(t *testing.T) { testRefreshOnly(t, cfg, admin, objs) })
+	forEachRelease(t, func(t *testing.T, r argoCDRelease) {
+		objs := render(t, withComponent, withInstall(t, r, "manifests/install.yaml"))
+		// Each release's CRDs replace the previous one's.
+		installPrerequisites(t, admin, objs)
+		t.Run("DryRunApply", func(t *testing.T) { testDryRunApply(t, admin, objs) })
+		if r == argoCDReleases[0] {
+			// The HA example: the component over this release's
+			// ha/install.yaml.
+			t.Run("HAExampleDryRunApply", func(t *testing.T) { testDryRunApply(t, admin, renderHAExample(t)) })
+			t.Run("RepoServerAccountCanRefreshOnly", func(t *testing.T) { testRefreshOnly(t, cfg, admin, objs) })
+		}
+	})
 }
 
 // testDryRunApply applies everything the component renders over Argo CD's
@@ -137,8 +150,8 @@ func testDryRunApply(t *testing.T, c *cluster, objs []*unstructured.Unstructured
 
 // testRefreshOnly applies the RBAC for real and acts as the repo-server
 // ServiceAccount (the identity of the sidecar's projected token): it may
-// read and patch Applications in the Argo CD namespace, which a hard
-// refresh needs, and nothing else.
+// read, watch and patch Applications in the Argo CD namespace, which a hard
+// refresh needs, and hold the refresher's Lease there, and nothing else.
 func testRefreshOnly(t *testing.T, cfg *rest.Config, admin *cluster, objs []*unstructured.Unstructured) {
 	ctx := t.Context()
 	for _, o := range []*unstructured.Unstructured{
@@ -179,6 +192,7 @@ func testRefreshOnly(t *testing.T, cfg *rest.Config, admin *cluster, objs []*uns
 	}
 	apps := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
 	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	leases := schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
 	refresh := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"hard"}}}`)
 
 	allowed := map[string]func() error{
@@ -193,6 +207,16 @@ func testRefreshOnly(t *testing.T, cfg *rest.Config, admin *cluster, objs []*uns
 		"merge-patch the refresh annotation": func() error {
 			_, err := dyn.Resource(apps).Namespace(argoCDNamespace).Patch(ctx, "web", types.MergePatchType, refresh, metav1.PatchOptions{})
 			return err
+		},
+		"watch applications": func() error {
+			w, err := dyn.Resource(apps).Namespace(argoCDNamespace).Watch(ctx, metav1.ListOptions{})
+			if err == nil {
+				w.Stop()
+			}
+			return err
+		},
+		"lead the refresher on its Lease": func() error {
+			return leadOnce(ctx, sa)
 		},
 	}
 	for name, call := range allowed {
@@ -230,12 +254,53 @@ func testRefreshOnly(t *testing.T, cfg *rest.Config, admin *cluster, objs []*uns
 			_, err := dyn.Resource(secrets).Namespace(argoCDNamespace).List(ctx, metav1.ListOptions{})
 			return err
 		},
+		"update another Lease": func() error {
+			l := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+				"metadata": map[string]any{"name": "kube-controller-manager", "namespace": argoCDNamespace},
+			}}
+			if err := admin.apply(ctx, l, false); err != nil {
+				t.Fatalf("creating a Lease as admin: %v", err)
+			}
+			_, err := dyn.Resource(leases).Namespace(argoCDNamespace).Update(ctx, l, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+			return err
+		},
+		"delete the refresher Lease": func() error {
+			return dyn.Resource(leases).Namespace(argoCDNamespace).Delete(ctx, resolverLease, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		},
 	}
 	for name, call := range denied {
 		if err := call(); !apierrors.IsForbidden(err) {
 			t.Errorf("%s as the repo-server ServiceAccount: got %v, want Forbidden", name, err)
 		}
 	}
+}
+
+// resolverLease is the Lease the refresher's replicas compete for.
+const resolverLease = "argocd-image-resolver-refresher"
+
+// leadOnce runs the refresher's real election with cfg's identity until it
+// leads (client-go creates, reads and updates the Lease), then steps down.
+func leadOnce(ctx context.Context, cfg *rest.Config) error {
+	if resolverLease != refreshpkg.LeaseName {
+		return fmt.Errorf("the Role names Lease %s, the refresher uses %s", resolverLease, refreshpkg.LeaseName)
+	}
+	el, err := refreshpkg.NewKubernetesLease(cfg, argoCDNamespace, "rbac-test", refreshpkg.DefaultLeaseTimings(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	led := false
+	_ = el.Run(ctx, func(lctx context.Context) {
+		led = true
+		cancel()
+		<-lctx.Done()
+	})
+	if !led {
+		return fmt.Errorf("did not lead within 30 s (see the Lease's events)")
+	}
+	return nil
 }
 
 // installPrerequisites creates what the dry-run cannot: the argocd

@@ -2,11 +2,15 @@ package manifests
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"debug/elf"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -345,6 +349,171 @@ func TestSidecarArgsAreServeFlags(t *testing.T) {
 		name, _, _ := strings.Cut(a, "=")
 		if !strings.Contains(string(out), name) {
 			t.Errorf("serve --help does not list %s", name)
+		}
+	}
+}
+
+// makeVar returns the value of a simple `NAME := value` line of the
+// Makefile.
+func makeVar(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assign := regexp.MustCompile(`^` + name + `\s*:?=\s*(.*)$`)
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := assign.FindStringSubmatch(line); m != nil {
+			return strings.TrimSpace(m[1])
+		}
+	}
+	t.Fatalf("Makefile defines no %s", name)
+	return ""
+}
+
+// TestDockerfileBuildsEveryPlatform: the build stage runs on the builder's
+// platform and cross-compiles for the platform BuildKit asks for, and the
+// multi-platform build the Dockerfile documents covers the Makefile's
+// PLATFORMS, the same list `make release` builds.
+func TestDockerfileBuildsEveryPlatform(t *testing.T) {
+	platforms := strings.Fields(makeVar(t, "PLATFORMS"))
+	if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("Makefile PLATFORMS = %q, want linux/amd64 and linux/arm64", platforms)
+	}
+	d := readDockerfile(t)
+	if len(d.froms) == 0 || !strings.HasPrefix(d.froms[0], "--platform=$BUILDPLATFORM ") {
+		t.Errorf("builder stage %q must run on --platform=$BUILDPLATFORM and cross-compile", d.froms)
+	}
+	words := shellWords(d.build)
+	for k, v := range map[string]string{"GOOS": "$TARGETOS", "GOARCH": "$TARGETARCH"} {
+		if !slices.Contains(words, k+"="+v) {
+			t.Errorf("Dockerfile go build does not set %s=%s: %s", k, v, d.build)
+		}
+	}
+	data, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{"TARGETOS", "TARGETARCH"} {
+		if !regexp.MustCompile(`(?m)^ARG ` + arg + `$`).Match(data) {
+			t.Errorf("Dockerfile does not declare ARG %s in the build stage", arg)
+		}
+	}
+	m := regexp.MustCompile(`(?m)^#.*docker buildx build --platform (\S+)`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("Dockerfile header documents no `docker buildx build --platform ...` for release images")
+	}
+	if got := strings.Split(string(m[1]), ","); !slices.Equal(got, platforms) {
+		t.Errorf("Dockerfile documents platforms %q, Makefile PLATFORMS are %q", got, platforms)
+	}
+}
+
+// TestManifestsPinOneRelease: both install paths run one released image
+// tag, and every place that tells users where to fetch the component
+// (README, docs, the component's own comment) names the same tag as its
+// git ref, so an install is reproducible and upgrades are deliberate.
+func TestManifestsPinOneRelease(t *testing.T) {
+	const repo = "ghcr.io/argocd-image-resolver/argocd-image-resolver:"
+	// A released version, optionally a pre-release; never a branch or
+	// `latest`.
+	releaseTag := regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+	pod := repoServerDeployment(t, render(t, withComponent, nil)).Spec.Template.Spec
+	image := container(t, &pod, sidecarName).Image
+	tag, ok := strings.CutPrefix(image, repo)
+	if !ok || !releaseTag.MatchString(tag) {
+		t.Fatalf("component image %q, want %s<release tag> such as v0.1.0", image, repo)
+	}
+	if got := loadHelmValues(t).RepoServer.ExtraContainers[0].Image; got != image {
+		t.Errorf("helm-values.yaml image %q, the component's %q", got, image)
+	}
+
+	files := []string{"../README.md", "sidecar/kustomization.yaml"}
+	docs, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, docs...)
+	ref := regexp.MustCompile(`//manifests/sidecar\?ref=([0-9A-Za-z._/-]+)`)
+	found := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ref.FindAllSubmatch(data, -1) {
+			found++
+			if string(m[1]) != tag {
+				t.Errorf("%s fetches the component at ?ref=%s, the manifests run image tag %s", f, m[1], tag)
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no file shows the remote component URL with ?ref=<release>")
+	}
+}
+
+// TestMakeRelease runs `make release` into a temporary folder: one static
+// binary per platform of PLATFORMS, for the right architecture, reporting
+// the version, and SHA256SUMS that match them.
+func TestMakeRelease(t *testing.T) {
+	if testing.Short() && os.Getenv("E2E_REQUIRED") != "1" {
+		t.Skip("-short: skipping the release cross-builds")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	dist := t.TempDir()
+	cmd := exec.Command("make", "-C", "..", "release", "VERSION="+testVersion, "DIST="+dist)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make release: %v\n%s", err, out)
+	}
+	sums, err := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("SHA256SUMS line %q is not `<sha256>  <file>`", line)
+		}
+		listed[name] = sum
+	}
+	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+	platforms := strings.Fields(makeVar(t, "PLATFORMS"))
+	if len(listed) != len(platforms) {
+		t.Errorf("SHA256SUMS lists %d files, want one per platform %q", len(listed), platforms)
+	}
+	for _, p := range platforms {
+		goos, goarch, _ := strings.Cut(p, "/")
+		name := "argocd-image-resolver-" + testVersion + "-" + goos + "-" + goarch
+		path := filepath.Join(dist, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(data)); listed[name] != got {
+			t.Errorf("SHA256SUMS has %q for %s, the file hashes to %s", listed[name], name, got)
+		}
+		f, err := elf.NewFile(bytes.NewReader(data))
+		if err != nil {
+			t.Errorf("%s is not an ELF binary: %v", name, err)
+			continue
+		}
+		if want, ok := machines[goarch]; !ok || f.Machine != want {
+			t.Errorf("%s is built for %v, want %v", name, f.Machine, want)
+		}
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				t.Errorf("%s is dynamically linked", name)
+			}
+		}
+		if goos == runtime.GOOS && goarch == runtime.GOARCH {
+			out, err := exec.Command(path, "version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), testVersion) {
+				t.Errorf("%s version: %v %q, want it to report %s", name, err, out, testVersion)
+			}
 		}
 	}
 }

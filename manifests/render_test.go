@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -20,7 +21,6 @@ import (
 )
 
 const (
-	argoCDModule    = "github.com/argoproj/argo-cd/v3"
 	argoCDNamespace = "argocd"
 	sidecarName     = "image-resolver"
 	repoServer      = "argocd-repo-server"
@@ -44,32 +44,108 @@ const withComponent = baseKustomization + `components:
   - ../argocd-image-resolver/manifests/sidecar
 `
 
-// argoCDDir is the argo-cd module's folder in the module cache, at the
-// version go.mod requires.
-var argoCDDir = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", argoCDModule).Output()
+// argoCDRelease is an Argo CD release whose install manifests the component
+// must fit: its argo-cd module, as required by a module of this repository
+// (the main module builds against v3; hack/argocd-v2 builds the v2.14
+// binary for the end-to-end tests).
+type argoCDRelease struct {
+	module   string
+	requirer string // the requiring module's folder, relative to this package
+}
+
+// argoCDReleases are the releases the tests cover, the one the main module
+// builds against first.
+var argoCDReleases = []argoCDRelease{
+	{module: "github.com/argoproj/argo-cd/v3", requirer: ".."},
+	{module: "github.com/argoproj/argo-cd/v2", requirer: "../hack/argocd-v2"},
+}
+
+// moduleDir is where a module lives in the module cache.
+type moduleDir struct {
+	dir, version string
+}
+
+// locate runs `go mod download -json` in the requiring module, which finds
+// the version that module selects and fetches it into the module cache
+// when it is not there yet (after `make e2e-tools` both are).
+func (r argoCDRelease) locate() (moduleDir, error) {
+	moduleDirsMu.Lock()
+	defer moduleDirsMu.Unlock()
+	if d, ok := moduleDirs[r.module]; ok {
+		return d, nil
+	}
+	cmd := exec.Command("go", "mod", "download", "-json", r.module)
+	cmd.Dir = r.requirer
+	out, err := cmd.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			err = fmt.Errorf("%w: %s", err, ee.Stderr)
 		}
-		return "", err
+		return moduleDir{}, fmt.Errorf("go mod download -json %s in %s: %w", r.module, r.requirer, err)
 	}
-	return strings.TrimSpace(string(out)), nil
-})
+	var info struct {
+		Dir, Version, Error string
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return moduleDir{}, fmt.Errorf("go mod download -json %s: %w", r.module, err)
+	}
+	if info.Error != "" || info.Dir == "" {
+		return moduleDir{}, fmt.Errorf("go mod download %s in %s: %s", r.module, r.requirer, info.Error)
+	}
+	d := moduleDir{dir: info.Dir, version: info.Version}
+	moduleDirs[r.module] = d
+	return d, nil
+}
+
+var (
+	moduleDirsMu sync.Mutex
+	moduleDirs   = map[string]moduleDir{}
+)
+
+// version is the release's version, e.g. "v2.14.21".
+func (r argoCDRelease) version(t *testing.T) string {
+	t.Helper()
+	d, err := r.locate()
+	if err != nil {
+		t.Fatalf("locating Argo CD's manifests: %v", err)
+	}
+	return d.version
+}
+
+// file reads a file of the release's argo-cd module from the module cache.
+func (r argoCDRelease) file(t *testing.T, rel string) []byte {
+	t.Helper()
+	d, err := r.locate()
+	if err != nil {
+		t.Fatalf("locating Argo CD's manifests: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(d.dir, rel))
+	if err != nil {
+		t.Fatalf("reading Argo CD %s's %s: %v", d.version, rel, err)
+	}
+	return data
+}
+
+// forEachRelease runs fn as a subtest per release, named by its version.
+func forEachRelease(t *testing.T, fn func(t *testing.T, r argoCDRelease)) {
+	t.Helper()
+	for _, r := range argoCDReleases {
+		t.Run(r.version(t), func(t *testing.T) { fn(t, r) })
+	}
+}
 
 // argoCDFile reads a file of the argo-cd module this repository builds
 // against, from the module cache.
 func argoCDFile(t *testing.T, rel string) []byte {
 	t.Helper()
-	dir, err := argoCDDir()
-	if err != nil || dir == "" {
-		t.Fatalf("locating module %s in the module cache: %v (run `go mod download %s`)", argoCDModule, err, argoCDModule)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, rel))
-	if err != nil {
-		t.Fatalf("reading Argo CD's %s: %v (run `go mod download %s`)", rel, err, argoCDModule)
-	}
-	return data
+	return argoCDReleases[0].file(t, rel)
+}
+
+// withInstall returns extra files for render that replace Argo CD's
+// install.yaml by the given manifest of release r.
+func withInstall(t *testing.T, r argoCDRelease, rel string) map[string]string {
+	t.Helper()
+	return map[string]string{"install.yaml": string(r.file(t, rel))}
 }
 
 // render builds kustomization (placed next to Argo CD's install.yaml) with

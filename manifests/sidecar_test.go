@@ -9,13 +9,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
 )
 
 const (
@@ -315,13 +319,22 @@ func TestComponentLeavesArgoCDAlone(t *testing.T) {
 	}
 }
 
-func TestRBACIsApplicationsGetListPatchOnly(t *testing.T) {
+func TestRBACIsApplicationsAndTheRefresherLeaseOnly(t *testing.T) {
 	objs := render(t, withComponent, nil)
 	role := as[rbacv1.Role](t, find(t, objs, "Role", "argocd-image-resolver"))
 	want := []rbacv1.PolicyRule{{
 		APIGroups: []string{"argoproj.io"},
 		Resources: []string{"applications"},
-		Verbs:     []string{"get", "list", "patch"},
+		Verbs:     []string{"get", "list", "watch", "patch"},
+	}, {
+		APIGroups: []string{"coordination.k8s.io"},
+		Resources: []string{"leases"},
+		Verbs:     []string{"create"},
+	}, {
+		APIGroups:     []string{"coordination.k8s.io"},
+		Resources:     []string{"leases"},
+		ResourceNames: []string{"argocd-image-resolver-refresher"},
+		Verbs:         []string{"get", "update"},
 	}}
 	if role.Namespace != argoCDNamespace || !reflect.DeepEqual(role.Rules, want) {
 		t.Errorf("Role %s/%s rules = %+v, want exactly %+v in %s", role.Namespace, role.Name, role.Rules, want, argoCDNamespace)
@@ -597,28 +610,62 @@ func checkArgPaths(t *testing.T, objs []*unstructured.Unstructured, want int) {
 }
 
 // TestComponentOverArgoCDInstallVariants: the component applies to each of
-// Argo CD's install manifests, HA and namespace-scoped included.
+// Argo CD's install manifests, HA and namespace-scoped included, of every
+// release the plugin is tested with.
 func TestComponentOverArgoCDInstallVariants(t *testing.T) {
-	for _, install := range []string{
-		"manifests/install.yaml",
-		"manifests/namespace-install.yaml",
-		"manifests/ha/install.yaml",
-		"manifests/ha/namespace-install.yaml",
-	} {
-		t.Run(install, func(t *testing.T) {
-			objs := render(t, withComponent, map[string]string{"install.yaml": string(argoCDFile(t, install))})
-			pod := repoServerDeployment(t, objs).Spec.Template.Spec
-			c := container(t, &pod, sidecarName)
-			if m := mountAt(c, tokenPath); m == nil {
-				t.Error("sidecar has no service-account token")
-			}
-			if m := mountAt(c, pluginsPath); m == nil || m.Name != "plugins" {
-				t.Errorf("sidecar does not mount the plugins volume: %+v", c.VolumeMounts)
-			}
-			if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
-				t.Error("pod automounts the token")
-			}
-			find(t, objs, "RoleBinding", "argocd-image-resolver")
-		})
+	forEachRelease(t, func(t *testing.T, r argoCDRelease) {
+		for _, install := range []string{
+			"manifests/install.yaml",
+			"manifests/namespace-install.yaml",
+			"manifests/ha/install.yaml",
+			"manifests/ha/namespace-install.yaml",
+		} {
+			t.Run(install, func(t *testing.T) {
+				objs := render(t, withComponent, withInstall(t, r, install))
+				pod := repoServerDeployment(t, objs).Spec.Template.Spec
+				c := container(t, &pod, sidecarName)
+				if m := mountAt(c, tokenPath); m == nil {
+					t.Error("sidecar has no service-account token")
+				}
+				if m := mountAt(c, pluginsPath); m == nil || m.Name != "plugins" {
+					t.Errorf("sidecar does not mount the plugins volume: %+v", c.VolumeMounts)
+				}
+				if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+					t.Error("pod automounts the token")
+				}
+				find(t, objs, "RoleBinding", "argocd-image-resolver")
+			})
+		}
+	})
+}
+
+// TestMemoryLimitHoldsTheRenderWorkers: the container's memory limit holds
+// --parallelism render workers at --render-memory-limit plus the server's
+// own GOMEMLIMIT, so a render at its cap is stopped by serve, not by the
+// kernel's OOM killer taking the whole sidecar.
+func TestMemoryLimitHoldsTheRenderWorkers(t *testing.T) {
+	objs := render(t, withComponent, nil)
+	pod := repoServerDeployment(t, objs).Spec.Template.Spec
+	c := container(t, &pod, sidecarName)
+	flags := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	flags.ParseErrorsAllowlist.UnknownFlags = true
+	parallelism := flags.Int("parallelism", 4, "")
+	workers := flags.Int("render-workers", 0, "")
+	perWorker := flags.Int64("render-memory-limit", plugin.DefaultRenderMemoryLimit, "")
+	if err := flags.Parse(c.Args); err != nil {
+		t.Fatal(err)
+	}
+	n := *workers
+	if n == 0 {
+		n = *parallelism
+	}
+	server, err := resource.ParseQuantity(strings.TrimSuffix(envValue(c, "GOMEMLIMIT"), "B"))
+	if err != nil {
+		t.Fatalf("GOMEMLIMIT %q: %v", envValue(c, "GOMEMLIMIT"), err)
+	}
+	limit := c.Resources.Limits[corev1.ResourceMemory]
+	need := int64(n)*(*perWorker) + server.Value()
+	if limit.Value() < need {
+		t.Errorf("memory limit %s < %d workers × %d MiB + GOMEMLIMIT %s", limit.String(), n, *perWorker>>20, server.String())
 	}
 }

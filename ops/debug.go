@@ -1,9 +1,12 @@
 package ops
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,22 +15,57 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 )
 
+// DefaultDebugLimit is how many entries GET /debug/cache, and how many
+// Applications GET /debug/apps, list unless ?limit= says otherwise
+// (?limit=0: all of them).
+const DefaultDebugLimit = 1000
+
+// tableBlock is how many rows a table aligns at once: a table of any
+// length is written in blocks, never held whole.
+const tableBlock = 1000
+
 // Cache is what the debug endpoint needs from the resolver
 // (resolve.Resolver implements it).
 type Cache interface {
-	Snapshot() []resolve.Entry
+	// Entries calls fn with the cache entries of one repository (any
+	// spelling; "" for all) in key order until fn returns false.
+	Entries(ctx context.Context, repository string, fn func(resolve.Entry) bool) error
 	Invalidate(repository string) int
+	// Explain resolves a spec through the cache and lists every candidate
+	// tag with its verdict.
+	Explain(ctx context.Context, spec resolve.Spec) (resolve.Explanation, error)
 }
 
 // AppLister lists tracked apps (refresh.Tracker implements it).
 type AppLister interface {
-	Apps() []refresh.AppStatus
+	// EachApp calls fn with the tracked Applications ("" for all, a
+	// "<namespace>/<name>" or a name) in key order until fn returns
+	// false.
+	EachApp(ctx context.Context, app string, fn func(refresh.AppStatus) bool) error
+}
+
+// HistorySource gives the global trigger history (refresh.Tracker
+// implements it).
+type HistorySource interface {
+	History() []refresh.Trigger
+}
+
+// SpecSource gives the specs of an Application's last render, which
+// ?explain=true explains (refresh.Tracker implements it).
+type SpecSource interface {
+	Specs(key string) ([]resolve.Spec, bool)
 }
 
 // CacheListing is the JSON answer of GET /debug/cache.
 type CacheListing struct {
-	Repository string          `json:"repository,omitempty"`
-	Entries    []resolve.Entry `json:"entries"`
+	Repository string `json:"repository,omitempty"`
+	// Limit is the most entries listed; 0: no limit.
+	Limit   int             `json:"limit"`
+	Entries []resolve.Entry `json:"entries"`
+	// Truncated is set when more entries matched than Limit.
+	Truncated bool `json:"truncated,omitempty"`
+	// Error is set when the listing stopped early (the store failed).
+	Error string `json:"error,omitempty"`
 }
 
 // PurgeResult is the JSON answer of DELETE /debug/cache.
@@ -38,115 +76,348 @@ type PurgeResult struct {
 
 // AppsListing is the JSON answer of GET /debug/apps.
 type AppsListing struct {
-	Apps    []refresh.AppStatus `json:"apps"`
-	History []refresh.Trigger   `json:"history"`
+	App string `json:"app,omitempty"`
+	// Limit is the most Applications listed; 0: no limit.
+	Limit     int            `json:"limit"`
+	Apps      []AppListEntry `json:"apps"`
+	Truncated bool           `json:"truncated,omitempty"`
+	Error     string         `json:"error,omitempty"`
+	// History is the trigger history, of the selected Application only
+	// with ?app=.
+	History []refresh.Trigger `json:"history"`
 }
 
-// HistorySource gives the global trigger history (refresh.Tracker
-// implements it).
-type HistorySource interface {
-	History() []refresh.Trigger
+// AppListEntry is one tracked Application in GET /debug/apps; with
+// ?explain=true, also why each of its images resolves as it does now.
+type AppListEntry struct {
+	refresh.AppStatus
+	Explanations []ImageExplanation `json:"explanations,omitempty"`
+}
+
+// ImageExplanation is what one spec of an Application resolves to now and
+// why, recomputed from the cache (GET /debug/apps?app=...&explain=true).
+type ImageExplanation struct {
+	Alias string `json:"alias"`
+	Image string `json:"image"`
+	// Tag is what the spec resolves to now; the rendered tag may be older.
+	Tag        string              `json:"tag,omitempty"`
+	Candidates []resolve.Candidate `json:"candidates"`
+	Error      string              `json:"error,omitempty"`
+}
+
+// listQuery is what a listing's query asks for.
+type listQuery struct {
+	limit   int
+	table   bool
+	explain bool
+}
+
+// errBadQuery is a query parameter the endpoint cannot use.
+var errBadQuery = errors.New("bad query")
+
+func parseListQuery(r *http.Request) (listQuery, error) {
+	q := listQuery{limit: DefaultDebugLimit, table: r.URL.Query().Get("format") == "table"}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return q, fmt.Errorf("%w: limit=%q: want a number of entries, 0 for all", errBadQuery, v)
+		}
+		q.limit = n
+	}
+	if v := r.URL.Query().Get("explain"); v != "" {
+		explain, err := strconv.ParseBool(v)
+		if err != nil {
+			return q, fmt.Errorf("%w: explain=%q: want true or false", errBadQuery, v)
+		}
+		q.explain = explain
+	}
+	return q, nil
+}
+
+// take reports whether the listing has room for one more item after n,
+// and counts it.
+func (q listQuery) take(n *int) bool {
+	if q.limit > 0 && *n >= q.limit {
+		return false
+	}
+	*n++
+	return true
 }
 
 // NewDebugHandler serves GET and DELETE /debug/cache and GET /debug/apps.
-// apps may be nil (no refresher configured). Responses hold cache keys,
-// summaries and tracked apps: no credential is ever part of them (the
-// resolver scrubs error messages, the tracker strips user info from URLs).
+// apps may be nil (no refresher configured). Listings are streamed, an
+// entry at a time, and hold at most ?limit= items (DefaultDebugLimit
+// unless given; 0 for all). Responses hold cache keys, summaries and
+// tracked apps: no credential is ever part of them (the resolver scrubs
+// error messages, the tracker strips user info from URLs).
 func NewDebugHandler(cache Cache, apps AppLister, now func() time.Time) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/cache", func(w http.ResponseWriter, r *http.Request) {
-		repo := r.URL.Query().Get("repository")
-		entries := filterEntries(cache.Snapshot(), repo)
-		if r.URL.Query().Get("format") == "table" {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			WriteCacheTable(w, entries, now())
+		q, err := parseListQuery(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, http.StatusOK, CacheListing{Repository: repo, Entries: entries})
+		repo := strings.TrimSpace(r.URL.Query().Get("repository"))
+		listCache(r.Context(), w, cache, repo, q, now())
 	})
 	mux.HandleFunc("DELETE /debug/cache", func(w http.ResponseWriter, r *http.Request) {
 		repo := r.URL.Query().Get("repository")
 		writeJSON(w, http.StatusOK, PurgeResult{Repository: repo, Removed: cache.Invalidate(repo)})
 	})
 	mux.HandleFunc("GET /debug/apps", func(w http.ResponseWriter, r *http.Request) {
-		listing := AppsListing{Apps: []refresh.AppStatus{}, History: []refresh.Trigger{}}
-		if apps != nil {
-			listing.Apps = apps.Apps()
-			if h, ok := apps.(HistorySource); ok {
-				listing.History = h.History()
-			}
-		}
-		if r.URL.Query().Get("format") == "table" {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			WriteAppsTable(w, listing.Apps, now())
+		q, err := parseListQuery(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, http.StatusOK, listing)
+		app := strings.TrimSpace(r.URL.Query().Get("app"))
+		if q.explain && app == "" {
+			http.Error(w, "explain=true needs app=<namespace>/<name>: explaining resolves every image of the Application", http.StatusBadRequest)
+			return
+		}
+		listApps(r.Context(), w, apps, cache, app, q, now())
 	})
 	return mux
 }
 
-func filterEntries(entries []resolve.Entry, repo string) []resolve.Entry {
-	out := []resolve.Entry{}
-	want := refresh.CanonicalRepository(strings.TrimSpace(repo))
-	for _, e := range entries {
-		if repo == "" || e.Repository == want || refresh.CanonicalRepository(e.Repository) == want {
-			out = append(out, e)
+// listCache streams the cache entries of repo.
+func listCache(ctx context.Context, w http.ResponseWriter, cache Cache, repo string, q listQuery, now time.Time) {
+	listed, truncated := 0, false
+	each := func(fn func(resolve.Entry)) error {
+		return cache.Entries(ctx, repo, func(e resolve.Entry) bool {
+			if !q.take(&listed) {
+				truncated = true
+				return false
+			}
+			fn(e)
+			return true
+		})
+	}
+	if q.table {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		t := newCacheTable(w, now)
+		err := each(t.row)
+		t.flush()
+		listingNote(w, "entries", q.limit, truncated, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	var head []field
+	if repo != "" {
+		head = append(head, field{"repository", repo})
+	}
+	l := startList(w, "entries", append(head, field{"limit", q.limit})...)
+	err := each(func(e resolve.Entry) { _ = l.item(e) })
+	_ = l.end(tail(truncated, err)...)
+}
+
+// listApps streams the tracked Applications (app selects one or a name).
+func listApps(ctx context.Context, w http.ResponseWriter, apps AppLister, cache Cache, app string, q listQuery, now time.Time) {
+	listed, truncated := 0, false
+	each := func(fn func(refresh.AppStatus)) error {
+		if apps == nil {
+			return nil
 		}
+		return apps.EachApp(ctx, app, func(st refresh.AppStatus) bool {
+			if !q.take(&listed) {
+				truncated = true
+				return false
+			}
+			fn(st)
+			return true
+		})
+	}
+	explain := func(st refresh.AppStatus) []ImageExplanation {
+		if !q.explain {
+			return nil
+		}
+		return explainApp(ctx, cache, apps, st.App.Key())
+	}
+	if q.table {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		t := newAppsTable(w, now)
+		err := each(func(st refresh.AppStatus) {
+			t.row(st)
+			if ex := explain(st); ex != nil {
+				t.flush()
+				writeExplanations(w, st.App.Key(), ex)
+			}
+		})
+		t.flush()
+		listingNote(w, "applications", q.limit, truncated, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	var head []field
+	if app != "" {
+		head = append(head, field{"app", app})
+	}
+	l := startList(w, "apps", append(head, field{"limit", q.limit})...)
+	err := each(func(st refresh.AppStatus) { _ = l.item(AppListEntry{AppStatus: st, Explanations: explain(st)}) })
+	history := []refresh.Trigger{}
+	if h, ok := apps.(HistorySource); ok {
+		for _, tr := range h.History() {
+			if app == "" || appMatches(tr.App, app) {
+				history = append(history, tr)
+			}
+		}
+	}
+	_ = l.end(append(tail(truncated, err), field{"history", history})...)
+}
+
+// appMatches reports whether a is the Application ?app= names.
+func appMatches(a refresh.App, app string) bool {
+	if strings.Contains(app, "/") {
+		return a.Key() == app
+	}
+	return a.Name == app
+}
+
+// explainApp explains every spec of an Application's last render.
+func explainApp(ctx context.Context, cache Cache, apps AppLister, key string) []ImageExplanation {
+	src, ok := apps.(SpecSource)
+	if !ok {
+		return nil
+	}
+	specs, ok := src.Specs(key)
+	if !ok {
+		return nil
+	}
+	out := make([]ImageExplanation, 0, len(specs))
+	for _, spec := range specs {
+		ex, err := cache.Explain(ctx, spec)
+		ie := ImageExplanation{Alias: spec.Alias, Image: spec.Image, Tag: ex.Tag, Candidates: ex.Candidates}
+		if err != nil {
+			ie.Error = err.Error()
+		}
+		out = append(out, ie)
 	}
 	return out
 }
 
-// WriteCacheTable prints entries for people.
-func WriteCacheTable(w io.Writer, entries []resolve.Entry, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LAYER\tREPOSITORY\tKEY\tSTATE\tAGE\tEXPIRES\tHITS\tSUMMARY")
-	for _, e := range entries {
-		state := "fresh"
-		switch {
-		case e.Negative:
-			state = "error"
-		case e.Stale:
-			state = "stale"
-		}
-		expires := "never"
-		if !e.ExpiresAt.IsZero() {
-			expires = relative(e.ExpiresAt.Sub(now))
-		}
-		summary := e.Summary
-		if e.LastError != "" {
-			summary += " (last error: " + e.LastError + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Layer, e.Repository, e.Key, state,
-			relative(now.Sub(e.CachedAt)), expires, e.Hits, summary)
+// tail is the closing members of a listing.
+func tail(truncated bool, err error) []field {
+	var out []field
+	if truncated {
+		out = append(out, field{"truncated", true})
 	}
-	_ = tw.Flush()
+	if err != nil {
+		out = append(out, field{"error", err.Error()})
+	}
+	return out
 }
 
-// WriteAppsTable prints tracked apps for people, one line per image.
-func WriteAppsTable(w io.Writer, apps []refresh.AppStatus, now time.Time) {
+// listingNote ends a table with what it left out.
+func listingNote(w io.Writer, what string, limit int, truncated bool, err error) {
+	if truncated {
+		fmt.Fprintf(w, "(the first %d %s; ?limit= lists more, 0 all)\n", limit, what)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "(listing stopped: %v)\n", err)
+	}
+}
+
+// cacheTable prints cache entries for people, a block of rows at a time.
+type cacheTable struct {
+	tw   *tabwriter.Writer
+	now  time.Time
+	rows int
+}
+
+func newCacheTable(w io.Writer, now time.Time) *cacheTable {
+	t := &cacheTable{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0), now: now}
+	fmt.Fprintln(t.tw, "LAYER\tREPOSITORY\tKEY\tSTATE\tAGE\tEXPIRES\tHITS\tSUMMARY")
+	return t
+}
+
+func (t *cacheTable) row(e resolve.Entry) {
+	state := "fresh"
+	switch {
+	case e.Negative:
+		state = "error"
+	case e.Stale:
+		state = "stale"
+	}
+	expires := "never"
+	if !e.ExpiresAt.IsZero() {
+		expires = relative(e.ExpiresAt.Sub(t.now))
+	}
+	summary := e.Summary
+	if e.LastError != "" {
+		summary += " (last error: " + e.LastError + ")"
+	}
+	fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Layer, e.Repository, e.Key, state,
+		relative(t.now.Sub(e.CachedAt)), expires, e.Hits, summary)
+	if t.rows++; t.rows%tableBlock == 0 {
+		t.flush()
+	}
+}
+
+func (t *cacheTable) flush() { _ = t.tw.Flush() }
+
+// appsTable prints tracked apps for people, one line per image, a block
+// of rows at a time.
+type appsTable struct {
+	tw   *tabwriter.Writer
+	now  time.Time
+	rows int
+}
+
+func newAppsTable(w io.Writer, now time.Time) *appsTable {
+	t := &appsTable{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0), now: now}
+	fmt.Fprintln(t.tw, "APP\tALIAS\tIMAGE\tRENDERED\tRENDERED AGO\tLAST TRIGGER")
+	return t
+}
+
+func (t *appsTable) row(a refresh.AppStatus) {
+	last := "-"
+	if tr := a.LastTrigger; tr != nil {
+		last = fmt.Sprintf("%s %s ago", tr.Result, relative(t.now.Sub(tr.Time)))
+	}
+	if len(a.Images) == 0 {
+		fmt.Fprintf(t.tw, "%s\t-\t-\t-\t%s\t%s\n", a.App.Key(), relative(t.now.Sub(a.RenderedAt)), last)
+	}
+	for _, img := range a.Images {
+		version := img.Tag
+		if img.Digest != "" {
+			version += "@" + shortDigest(img.Digest)
+		}
+		if img.Pinned {
+			version += " (pinned)"
+		}
+		fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.App.Key(), img.Alias, img.Image, version, relative(t.now.Sub(a.RenderedAt)), last)
+	}
+	if t.rows++; t.rows%tableBlock == 0 {
+		t.flush()
+	}
+}
+
+func (t *appsTable) flush() { _ = t.tw.Flush() }
+
+// writeExplanations prints, under an Application's rows, what each of its
+// images resolves to now and every candidate with its reason, as the
+// resolve command does.
+func writeExplanations(w io.Writer, key string, explanations []ImageExplanation) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tALIAS\tIMAGE\tRENDERED\tRENDERED AGO\tLAST TRIGGER")
-	for _, a := range apps {
-		last := "-"
-		if t := a.LastTrigger; t != nil {
-			last = fmt.Sprintf("%s %s ago", t.Result, relative(now.Sub(t.Time)))
+	for _, ex := range explanations {
+		switch {
+		case ex.Error != "":
+			fmt.Fprintf(tw, "  %s %s (%s) now: error: %s\n", key, ex.Alias, ex.Image, ex.Error)
+		default:
+			fmt.Fprintf(tw, "  %s %s (%s) now: %s\n", key, ex.Alias, ex.Image, ex.Tag)
 		}
-		if len(a.Images) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t%s\t%s\n", a.App.Key(), relative(now.Sub(a.RenderedAt)), last)
-		}
-		for _, img := range a.Images {
-			version := img.Tag
-			if img.Digest != "" {
-				version += "@" + shortDigest(img.Digest)
+		for _, c := range ex.Candidates {
+			mark := "-"
+			if c.Accepted {
+				mark = "+"
 			}
-			if img.Pinned {
-				version += " (pinned)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.App.Key(), img.Alias, img.Image, version, relative(now.Sub(a.RenderedAt)), last)
+			fmt.Fprintf(tw, "    %s %s\t%s\n", mark, c.Tag, c.Reason)
 		}
 	}
 	_ = tw.Flush()

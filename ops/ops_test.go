@@ -71,10 +71,23 @@ func newFixture(t *testing.T, reg prometheus.Registerer) *fixture {
 	return &fixture{host: host, resolver: res, wakes: &wakeRecorder{}}
 }
 
+// entries counts the fresh entries of repo; invalidation leaves expired
+// ones behind as stale copies.
 func (f *fixture) entries(repo string) int {
 	n := 0
 	for _, e := range f.resolver.Snapshot() {
-		if e.Repository == repo {
+		if e.Repository == repo && !e.Stale {
+			n++
+		}
+	}
+	return n
+}
+
+// fresh counts every fresh entry.
+func (f *fixture) fresh() int {
+	n := 0
+	for _, e := range f.resolver.Snapshot() {
+		if !e.Stale {
 			n++
 		}
 	}
@@ -277,8 +290,8 @@ func TestDebugEndpoint(t *testing.T) {
 		t.Fatal("purge of acme/api removed the wrong entries")
 	}
 	_, body = get("DELETE", "/debug/cache")
-	if err := json.Unmarshal([]byte(body), &purged); err != nil || purged.Removed == 0 || len(f.resolver.Snapshot()) != 0 {
-		t.Fatalf("purge all %s (err %v), left %d", body, err, len(f.resolver.Snapshot()))
+	if err := json.Unmarshal([]byte(body), &purged); err != nil || purged.Removed == 0 || f.fresh() != 0 {
+		t.Fatalf("purge all %s (err %v), left %d fresh", body, err, f.fresh())
 	}
 
 	_, body = get("GET", "/debug/apps")
@@ -401,5 +414,145 @@ func TestServeStopsWithContext(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// TestWebhookAnswersOnlyPOST: anything but POST is 405 with Allow: POST,
+// whether or not ?type= is given (a browser or a probe sends a bare GET).
+func TestWebhookAnswersOnlyPOST(t *testing.T) {
+	f := newFixture(t, nil)
+	wh, err := ops.NewWebhookHandler(f.resolver, f.wakes, ops.WithWebhookSecret([]byte(secret)), ops.WithWebhookLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ops.NewServiceHandler(nil, nil, wh)
+	for _, target := range []string{"/webhook", "/webhook?type=generic", "/webhook?type=nonsense"} {
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+			if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != http.MethodPost {
+				t.Errorf("%s %s: %d (Allow %q), want 405 with Allow: POST; body %s", method, target, rec.Code, rec.Header().Get("Allow"), rec.Body)
+			}
+		}
+	}
+}
+
+// countingHandler is a slog handler that counts records by message.
+type countingHandler struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.counts == nil {
+		h.counts = map[string]int{}
+	}
+	h.counts[r.Message]++
+	return nil
+}
+
+func (h *countingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[msg]
+}
+
+// post sends a generic event through a real HTTP server, signed or not.
+func post(t *testing.T, url, host string, signed bool) int {
+	t.Helper()
+	body := []byte(`{"repository":"` + host + `/acme/web"}`)
+	req, _ := http.NewRequest(http.MethodPost, url+"/webhook?type=generic", bytes.NewReader(body))
+	if signed {
+		req.Header.Set("X-Signature-256", resolve.SignWebhook([]byte(secret), body))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestUnsignedFloodLeavesSignedEventsAlone: with the default limits, 60
+// unsigned POSTs (401, then 429 once their own budget is spent) do not
+// make the next signed event wait, and the rejections are logged at most
+// once per 10 s.
+func TestUnsignedFloodLeavesSignedEventsAlone(t *testing.T) {
+	f := newFixture(t, nil)
+	logs := &countingHandler{}
+	wh, err := ops.NewWebhookHandler(f.resolver, f.wakes, ops.WithWebhookSecret([]byte(secret)), ops.WithWebhookLogger(slog.New(logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ops.NewServiceHandler(nil, nil, wh))
+	t.Cleanup(srv.Close)
+
+	start := time.Now()
+	seen := map[int]int{}
+	for i := range 60 {
+		code := post(t, srv.URL, f.host, false)
+		seen[code]++
+		if i == 0 && code != http.StatusUnauthorized {
+			t.Fatalf("first unsigned POST: %d, want 401", code)
+		}
+		if code != http.StatusUnauthorized && code != http.StatusTooManyRequests {
+			t.Fatalf("unsigned POST %d: %d, want 401 or 429", i, code)
+		}
+	}
+	elapsed := time.Since(start)
+	if code := post(t, srv.URL, f.host, true); code != http.StatusOK {
+		t.Fatalf("signed notify after 60 unsigned POSTs (%v): %d, want 200", seen, code)
+	}
+	if f.entries(f.host+"/acme/web") != 0 {
+		t.Fatal("the signed event did not invalidate")
+	}
+	// One line per started 10 s: however slow the machine, never one per
+	// request.
+	most := 1 + int(elapsed/(10*time.Second))
+	if n := logs.count("webhook rejected"); n < 1 || n > most {
+		t.Fatalf("%d log lines for 60 rejected requests in %s, want 1..%d", n, elapsed, most)
+	}
+}
+
+// TestWebhookLimitsAreSeparate: the budget of rejected requests and the
+// budget of authenticated ones never touch each other.
+func TestWebhookLimitsAreSeparate(t *testing.T) {
+	type step struct {
+		signed bool
+		want   int
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"rejected budget spent, signed still accepted", []step{
+			{false, 401}, {false, 401}, {false, 429}, {false, 429}, {true, 200}, {false, 429},
+		}},
+		{"accepted budget spent, unsigned still 401", []step{
+			{true, 200}, {true, 429}, {false, 401}, {true, 429}, {false, 401}, {false, 429},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			wh, err := ops.NewWebhookHandler(f.resolver, f.wakes, ops.WithWebhookSecret([]byte(secret)), ops.WithWebhookLogger(quiet()),
+				ops.WithRateLimit(0.0001, 1), ops.WithRejectedRateLimit(0.0001, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(ops.NewServiceHandler(nil, nil, wh))
+			t.Cleanup(srv.Close)
+			for i, s := range tc.steps {
+				if got := post(t, srv.URL, f.host, s.signed); got != s.want {
+					t.Fatalf("step %d (signed %v): %d, want %d", i, s.signed, got, s.want)
+				}
+			}
+		})
 	}
 }

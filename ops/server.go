@@ -14,10 +14,11 @@ import (
 )
 
 // DefaultHTTPAddr and DefaultDebugAddr are the listen addresses of the
-// service and debug ports.
+// service and debug ports. The debug port is not 8081: that is the
+// repo-server's own gRPC port, in the same pod and network namespace.
 const (
 	DefaultHTTPAddr  = ":8080"
-	DefaultDebugAddr = "127.0.0.1:8081"
+	DefaultDebugAddr = "127.0.0.1:8082"
 )
 
 // ReadyFunc reports whether the plugin can serve renders (the CMP socket
@@ -106,10 +107,15 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err := srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+			// Connections still open after the grace (a client's spare
+			// connection that never sent a request counts as active for
+			// 5 s) are closed: stopping is not an error.
+			_ = srv.Close()
+		}
 		if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 			return serr
 		}
-		return err
+		return nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -58,10 +59,32 @@ type WebhookHandler struct {
 	secret   []byte
 	insecure bool
 	maxBody  int64
+	// limiter admits authenticated requests; rejected (requests that fail
+	// authentication or cannot be read) has its own budget, so that
+	// unsigned traffic never spends what signed events need.
 	limiter  *rate.Limiter
-	metrics  *Metrics
-	log      *slog.Logger
+	rejected *rate.Limiter
+	// rejectLog writes the warning about rejected requests at most once
+	// per rejectLogEvery, with the count of those it held back.
+	rejectLog *sampledLog
+	metrics   *Metrics
+	log       *slog.Logger
 }
+
+// Defaults of the webhook limits.
+const (
+	// DefaultWebhookRate and DefaultWebhookBurst limit authenticated
+	// requests.
+	DefaultWebhookRate  = 5
+	DefaultWebhookBurst = 20
+	// DefaultRejectedRate and DefaultRejectedBurst limit the requests that
+	// fail authentication: 401 while the budget lasts, 429 after.
+	DefaultRejectedRate  = 1
+	DefaultRejectedBurst = 10
+	// rejectLogEvery is the least time between two log lines about
+	// rejected requests.
+	rejectLogEvery = 10 * time.Second
+)
 
 // WebhookOption configures a WebhookHandler.
 type WebhookOption func(*WebhookHandler)
@@ -87,9 +110,17 @@ func WithMaxBody(n int64) WebhookOption {
 	}
 }
 
-// WithRateLimit limits accepted requests (default 5 per second, burst 20).
+// WithRateLimit limits authenticated requests (default 5 per second,
+// burst 20). It is applied after authentication: unsigned requests never
+// use it up.
 func WithRateLimit(perSecond float64, burst int) WebhookOption {
 	return func(h *WebhookHandler) { h.limiter = rate.NewLimiter(rate.Limit(perSecond), burst) }
+}
+
+// WithRejectedRateLimit limits requests that fail authentication (default
+// 1 per second, burst 10): they get 401 while it allows, 429 after.
+func WithRejectedRateLimit(perSecond float64, burst int) WebhookOption {
+	return func(h *WebhookHandler) { h.rejected = rate.NewLimiter(rate.Limit(perSecond), burst) }
 }
 
 // WithWebhookMetrics sets the metrics (default: unregistered).
@@ -106,11 +137,13 @@ func WithWebhookLogger(l *slog.Logger) WebhookOption {
 // start unless WithInsecureNoAuth is given.
 func NewWebhookHandler(cache Invalidator, waker Waker, opts ...WebhookOption) (*WebhookHandler, error) {
 	h := &WebhookHandler{
-		cache:   cache,
-		waker:   waker,
-		maxBody: DefaultWebhookMaxBody,
-		limiter: rate.NewLimiter(5, 20),
-		log:     slog.Default(),
+		cache:     cache,
+		waker:     waker,
+		maxBody:   DefaultWebhookMaxBody,
+		limiter:   rate.NewLimiter(DefaultWebhookRate, DefaultWebhookBurst),
+		rejected:  rate.NewLimiter(DefaultRejectedRate, DefaultRejectedBurst),
+		rejectLog: newSampledLog(rejectLogEvery),
+		log:       slog.Default(),
 	}
 	for _, o := range opts {
 		o(h)
@@ -136,41 +169,69 @@ type WebhookRepository struct {
 	Invalidated int      `json:"invalidated"`
 }
 
+// reject answers a request that was authenticated (or needed none) and
+// logs it.
 func (h *WebhookHandler) reject(w http.ResponseWriter, typ, result string, code int, reason string) {
 	h.metrics.webhookEvent(typ, result)
 	h.log.Warn("webhook rejected", "type", typ, "result", result, "status", code, "reason", reason)
 	writeJSON(w, code, map[string]string{"error": reason})
 }
 
+// refuse answers a request that is not (or not yet) authenticated. Anyone
+// who reaches the port can send these, so they are logged at most once
+// per rejectLogEvery; with limited set they also spend the rejected
+// budget and become 429 once it is gone.
+func (h *WebhookHandler) refuse(w http.ResponseWriter, typ, result string, code int, reason string, limited bool) {
+	if limited && !h.rejected.Allow() {
+		w.Header().Set("Retry-After", "1")
+		result, code = WebhookRateLimited, http.StatusTooManyRequests
+		reason = "too many rejected webhook requests; fix the secret or signature, then retry later"
+	}
+	h.metrics.webhookEvent(typ, result)
+	h.rejectLog.do(func(heldBack int64) {
+		h.log.Warn("webhook rejected", "type", typ, "result", result, "status", code, "reason", reason,
+			"alsoRejectedSinceLastLine", heldBack)
+	})
+	writeJSON(w, code, map[string]string{"error": reason})
+}
+
+// ServeHTTP reads the (capped) body and authenticates before any limit is
+// applied: requests that fail go to their own budget (refuse), so a flood
+// of unsigned requests never makes a signed event wait. Authenticated
+// requests are then limited by WithRateLimit.
 func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("type")
-	if !slices.Contains(resolve.WebhookProviders(), typ) {
-		h.reject(w, "unknown", WebhookBadRequest, http.StatusBadRequest,
-			fmt.Sprintf("unknown webhook type %q: use ?type= one of %s", typ, strings.Join(resolve.WebhookProviders(), ", ")))
-		return
-	}
+	known := slices.Contains(resolve.WebhookProviders(), typ)
 	if r.Method != http.MethodPost {
+		if !known {
+			typ = "unknown"
+		}
 		w.Header().Set("Allow", http.MethodPost)
-		h.reject(w, typ, WebhookBadRequest, http.StatusMethodNotAllowed, "use POST")
+		h.refuse(w, typ, WebhookBadRequest, http.StatusMethodNotAllowed, "use POST", false)
 		return
 	}
-	if !h.limiter.Allow() {
-		w.Header().Set("Retry-After", "1")
-		h.reject(w, typ, WebhookRateLimited, http.StatusTooManyRequests, "too many webhook requests; retry later")
+	if !known {
+		h.refuse(w, "unknown", WebhookBadRequest, http.StatusBadRequest,
+			fmt.Sprintf("unknown webhook type %q: use ?type= one of %s", typ, strings.Join(resolve.WebhookProviders(), ", ")), false)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.reject(w, typ, WebhookTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.maxBody))
+			h.refuse(w, typ, WebhookTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes (--webhook-max-body)", h.maxBody), true)
 			return
 		}
-		h.reject(w, typ, WebhookMalformed, http.StatusBadRequest, "reading body: "+err.Error())
+		h.refuse(w, typ, WebhookMalformed, http.StatusBadRequest, "reading body: "+err.Error(), true)
 		return
 	}
 	if err := h.authenticate(typ, r, body); err != nil {
-		h.reject(w, typ, WebhookUnauthorized, http.StatusUnauthorized, err.Error())
+		h.refuse(w, typ, WebhookUnauthorized, http.StatusUnauthorized, err.Error(), true)
+		return
+	}
+	if !h.limiter.Allow() {
+		w.Header().Set("Retry-After", "1")
+		h.reject(w, typ, WebhookRateLimited, http.StatusTooManyRequests, "too many webhook requests (--webhook-rate); retry later")
 		return
 	}
 	if typ == resolve.WebhookGHCR && r.Header.Get(resolve.GitHubEventHeader) == "ping" {

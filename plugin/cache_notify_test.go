@@ -95,6 +95,27 @@ func TestCacheCommand(t *testing.T) {
 		t.Fatalf("filtered table:\n%s", out)
 	}
 
+	out, err = runCLI(t, "cache", "list", "--addr", srv.URL, "--limit", "1", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one ops.CacheListing
+	if err := json.Unmarshal([]byte(out), &one); err != nil || len(one.Entries) != 1 || !one.Truncated || one.Limit != 1 {
+		t.Fatalf("list --limit 1: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "cache", "apps", "--addr", srv.URL, "--app", "team-a/shop", "--explain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"web (" + web + ") now: 1.0.0", "+ 1.0.0", "api (" + api + ") now: 2.0.0"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("apps --explain lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := runCLI(t, "cache", "apps", "--addr", srv.URL, "--explain"); err == nil || !strings.Contains(err.Error(), "--app") {
+		t.Fatalf("--explain without --app: err = %v", err)
+	}
+
 	out, err = runCLI(t, "cache", "purge", "--addr", srv.URL, "--repository", api)
 	if err != nil {
 		t.Fatal(err)
@@ -103,8 +124,8 @@ func TestCacheCommand(t *testing.T) {
 		t.Fatalf("purge output: %q", out)
 	}
 	for _, e := range f.resolver.Snapshot() {
-		if e.Repository == api {
-			t.Fatalf("entry of %s left after purge: %+v", api, e)
+		if e.Repository == api && !e.Stale {
+			t.Fatalf("fresh entry of %s left after purge: %+v", api, e)
 		}
 	}
 
@@ -113,8 +134,13 @@ func TestCacheCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var purged ops.PurgeResult
-	if err := json.Unmarshal([]byte(out), &purged); err != nil || purged.Removed == 0 || len(f.resolver.Snapshot()) != 0 {
-		t.Fatalf("purge all: %s (err %v), %d entries left", out, err, len(f.resolver.Snapshot()))
+	if err := json.Unmarshal([]byte(out), &purged); err != nil || purged.Removed == 0 {
+		t.Fatalf("purge all: %s (err %v)", out, err)
+	}
+	for _, e := range f.resolver.Snapshot() {
+		if !e.Stale {
+			t.Fatalf("fresh entry left after purging all: %+v", e)
+		}
 	}
 
 	out, err = runCLI(t, "cache", "apps", "--addr", srv.URL)
@@ -185,8 +211,8 @@ func TestNotifyCommand(t *testing.T) {
 		t.Fatalf("notify answer %s (err %v)", out, err)
 	}
 	for _, e := range f.resolver.Snapshot() {
-		if e.Repository == web && e.Layer != resolve.LayerConfig {
-			t.Fatalf("entry of %s left after notify: %+v", web, e)
+		if e.Repository == web && e.Layer != resolve.LayerConfig && !e.Stale {
+			t.Fatalf("fresh entry of %s left after notify: %+v", web, e)
 		}
 	}
 	if len(w.repos) != 1 || w.repos[0] != web {
@@ -216,5 +242,37 @@ func TestWebhookURL(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("webhookURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// TestCacheCommandRefusesUnknownSubcommand: a typo such as `cache lsit`
+// must fail, not print help and exit 0.
+func TestCacheCommandRefusesUnknownSubcommand(t *testing.T) {
+	_, err := runCLI(t, "cache", "lsit")
+	if err == nil || !strings.Contains(err.Error(), `unknown command "lsit" for "argocd-image-resolver cache"`) {
+		t.Fatalf("cache lsit: %v, want an unknown-command error", err)
+	}
+	if _, err := runCLI(t, "cache"); err != nil {
+		t.Errorf("bare cache prints help: %v", err)
+	}
+}
+
+// TestDebugPortDefault: serve and `cache --addr` agree on 127.0.0.1:8082,
+// because 8081 is the repo-server's own gRPC port in the same pod.
+func TestDebugPortDefault(t *testing.T) {
+	root := NewRootCommand()
+	serve, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := serve.Flags().Lookup("debug-addr").DefValue; got != "127.0.0.1:8082" {
+		t.Errorf("serve --debug-addr defaults to %s, want 127.0.0.1:8082", got)
+	}
+	cache, _, err := root.Find([]string{"cache", "list"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cache.InheritedFlags().Lookup("addr").DefValue; got != "http://127.0.0.1:8082" {
+		t.Errorf("cache --addr defaults to %s, want http://127.0.0.1:8082", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -53,7 +54,9 @@ plugin, without a cluster and without network access beyond loopback:
 
   1. an in-memory registry starts on 127.0.0.1, holding the example image
      acme/web with the tags ` + strings.Join(demoTags, ", ") + `;
-  2. the plugin's gRPC server listens on a unix socket in a temporary folder;
+  2. the plugin's gRPC server listens on a unix socket in a temporary folder,
+     with registries.conf rules that allow that registry only (rules name
+     loopback addresses explicitly);
   3. the bundled example chart (examples/web) is sent to the socket with
      Argo CD's CMP client, packed and described exactly as argocd-repo-server
      does it (tarball, checksum, ARGOCD_APP_* env and ARGOCD_APP_PARAMETERS);
@@ -109,6 +112,7 @@ type demoRun struct {
 	opts     demoOptions
 	host     string
 	image    string
+	rule     string
 	socket   string
 	repoRoot string
 	appPath  string
@@ -151,7 +155,14 @@ func runDemo(ctx context.Context, out, errOut io.Writer, opts demoOptions) (err 
 		}
 	}
 
-	d.resolver, err = resolve.New(resolve.WithLogger(logger))
+	// Rules on, as in a shared Argo CD: the registry is on loopback, so
+	// the rule names it explicitly.
+	d.rule = d.host + "/" + path.Dir(demoRepository) + "/*"
+	conf, err := resolve.ParseRegistriesConfig([]byte("allowed:\n  - " + d.rule + "\n"))
+	if err != nil {
+		return fmt.Errorf("demo: registries.conf: %w", err)
+	}
+	d.resolver, _, err = newResolver(resolverConfig{logger: logger, conf: conf})
 	if err != nil {
 		return fmt.Errorf("demo: resolver: %w", err)
 	}
@@ -159,6 +170,7 @@ func runDemo(ctx context.Context, out, errOut io.Writer, opts demoOptions) (err 
 	srv, err := cmp.New(d.recorder,
 		cmp.WithSocketDir(filepath.Join(tmp, "s")),
 		cmp.WithWorkDir(filepath.Join(tmp, "w")),
+		cmp.WithRules(conf),
 		cmp.WithLogger(logger),
 	)
 	if err != nil {
@@ -194,6 +206,7 @@ func (d *demoRun) run(ctx context.Context) error {
 	spec := "web=" + d.image + ":" + d.opts.constraint
 	d.printf("argocd-image-resolver demo: a registry, the plugin and Argo CD's CMP client, all on loopback.\n\n")
 	d.printf("registry  %s (in memory), tags: %s\n", d.image, strings.Join(demoTags, " "))
+	d.printf("rules     registries.conf allowed: [%s] (loopback named explicitly)\n", d.rule)
 	d.printf("plugin    %s\n", d.socket)
 	d.printf("app       examples/web with parameter images=[%q]\n", spec)
 
@@ -219,7 +232,7 @@ func (d *demoRun) run(ctx context.Context) error {
 	d.table(cached.results)
 
 	d.printf("\n== 3. The registry webhook invalidates %s ==\n", d.image)
-	d.printf("Dropped %d cache entries.\n", d.resolver.Invalidate(d.image))
+	d.printf("Expired %d cache entries.\n", d.resolver.Invalidate(d.image))
 	after, err := d.render(ctx)
 	if err != nil {
 		return err

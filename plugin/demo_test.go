@@ -39,6 +39,9 @@ func TestDemoShowsTheNewTagAfterInvalidation(t *testing.T) {
 	}
 	// The first render shows the highest ~1.6 tag from the loopback
 	// registry, with the repository written into image.repository.
+	if !regexp.MustCompile(`rules +registries\.conf allowed: \[127\.0\.0\.1:\d+/acme/\*\]`).MatchString(got) {
+		t.Errorf("the demo does not run with rules naming its loopback registry:\n%s", got)
+	}
 	if !regexp.MustCompile(`image: "?127\.0\.0\.1:\d+/acme/web:1\.6\.3"?`).MatchString(got) {
 		t.Errorf("no rendered image 127.0.0.1:<port>/acme/web:1.6.3 in:\n%s", got)
 	}

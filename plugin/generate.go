@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
@@ -18,6 +19,11 @@ import (
 
 // generateOptions are the flags of `generate`.
 type generateOptions struct {
+	app            string
+	inlineValues   string
+	skipCRDs       bool
+	ignoreMissing  bool
+	flags          *pflag.FlagSet
 	images         []string
 	options        []string
 	valueFiles     []string
@@ -28,6 +34,7 @@ type generateOptions struct {
 	kubeVersion    string
 	apiVersions    []string
 	registriesConf string
+	strictSemver   bool
 	logFormat      string
 	logLevel       string
 }
@@ -45,16 +52,37 @@ Configuration comes from the environment Argo CD sets for a plugin
 ARGOCD_APP_NAMESPACE, KUBE_VERSION, KUBE_API_VERSIONS) and from
 .argocd-image-resolver.yaml in PATH, so it works as the generate command of
 Argo CD's standard argocd-cmp-server. Flags override both, for use on a
-laptop.`,
+laptop.
+
+With --app it reads an Application manifest instead and renders what the
+plugin answers the repo-server for it: the current directory is the
+repository root, the source's path the chart, and the environment is the
+one the repo-server builds (ARGOCD_APP_NAME as <namespace>_<name> outside
+$ARGOCD_NAMESPACE, default argocd; the plugin env as ARGOCD_ENV_*; the
+parameters as ARGOCD_APP_PARAMETERS). KUBE_VERSION and KUBE_API_VERSIONS
+are taken from the environment, or from the flags.`,
 		Example: `  # Under argocd-cmp-server (plugin.yaml):  generate: {command: [argocd-image-resolver, generate]}
 
   # On a laptop:
   argocd-image-resolver generate ./charts/web \
     --image web=ghcr.io/acme/web:~1.6 \
     --option web.helm.image-tag=image.tag \
-    -f values-prod.yaml --set replicas=3 --release-name web --namespace prod`,
+    -f values-prod.yaml --set replicas=3 --release-name web --namespace prod
+
+  # What Argo CD renders for an Application, from the repository root:
+  argocd-image-resolver generate --app examples/applications/web.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.app != "" {
+				if len(args) == 1 {
+					return fmt.Errorf("--app renders the Application's own path (spec.source.path); leave out %s", args[0])
+				}
+				dir, environ, err := appEnvironment(o.app, os.Environ())
+				if err != nil {
+					return err
+				}
+				return runGenerate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), environ, dir, o)
+			}
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]
@@ -63,6 +91,11 @@ laptop.`,
 		},
 	}
 	f := cmd.Flags()
+	o.flags = f
+	f.StringVar(&o.app, "app", "", "render this Application manifest the way Argo CD would, with the current directory as the repository root")
+	f.StringVar(&o.inlineValues, "inline-values", "", "inline Helm values (YAML), as the values parameter; replaces the configured ones")
+	f.BoolVar(&o.skipCRDs, "skip-crds", false, "leave out the chart's crds/ folder, as the skip-crds parameter")
+	f.BoolVar(&o.ignoreMissing, "ignore-missing-value-files", false, "skip value files that do not exist, as the ignore-missing-value-files parameter")
 	f.StringArrayVar(&o.images, "image", nil, "image spec [alias=]image[:constraint-or-tag] (repeatable; replaces the configured images)")
 	f.StringArrayVar(&o.options, "option", nil, "image option <alias>.<option>=<value> (repeatable), e.g. web.update-strategy=newest-build")
 	f.StringArrayVarP(&o.valueFiles, "values", "f", nil, "Helm value file, added after the configured ones (repeatable)")
@@ -73,6 +106,7 @@ laptop.`,
 	f.StringVar(&o.kubeVersion, "kube-version", "", "Kubernetes version for .Capabilities (default $KUBE_VERSION)")
 	f.StringArrayVar(&o.apiVersions, "api-versions", nil, "API version for .Capabilities, e.g. monitoring.coreos.com/v1 (repeatable; default $KUBE_API_VERSIONS)")
 	f.StringVar(&o.registriesConf, "registries-conf", "", "registries config file (argocd-image-updater's registries.conf keys)")
+	addStrictSemverFlag(f, &o.strictSemver)
 	addLogFlags(f, &o.logFormat, &o.logLevel)
 	return cmd
 }
@@ -91,12 +125,19 @@ func runGenerate(ctx context.Context, out, errOut io.Writer, environ []string, d
 	}
 	env := cmp.EnvFromList(environ)
 	repoRoot := repositoryRoot(appDir, env[cmp.EnvAppSourcePath])
-	cfg, err := cmp.LoadConfig(env, repoRoot, appDir)
+	app, err := filepath.Rel(repoRoot, appDir)
+	if err != nil {
+		return err
+	}
+	cfg, err := cmp.LoadConfig(env, cmp.DiskRepo(repoRoot), filepath.ToSlash(app))
 	if err != nil {
 		return err
 	}
 	if err := o.apply(cfg, appDir); err != nil {
 		return err
+	}
+	if cfg.ReleaseName == "" {
+		cfg.ReleaseName = filepath.Base(appDir)
 	}
 	if env[cmp.EnvAppSourcePath] == "" {
 		// On a laptop, value files named with -f may live anywhere: widen
@@ -110,17 +151,18 @@ func runGenerate(ctx context.Context, out, errOut io.Writer, environ []string, d
 		}
 	}
 
-	ropts, err := resolverOptions(logger, o.registriesConf, resolve.DefaultCacheTTL, resolve.DefaultStaleTTL)
-	if err != nil {
-		return err
-	}
-	resolver, err := resolve.New(ropts...)
+	resolver, conf, err := newResolver(resolverConfig{logger: logger, registriesConf: o.registriesConf})
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	p := cmp.Pipeline{Resolver: resolver, Renderer: cmp.HelmRenderer{}}
-	gen, err := p.Generate(ctx, cfg, repoRoot, appDir)
+	p := cmp.Pipeline{Resolver: resolver, Renderer: cmp.HelmRenderer{}, Rules: conf,
+		SpecOptions: []resolve.SpecOption{resolve.StrictSemverByDefault(o.strictSemver)}}
+	app, err = filepath.Rel(repoRoot, appDir)
+	if err != nil {
+		return err
+	}
+	gen, err := p.Generate(ctx, cfg, cmp.DiskRepo(repoRoot), filepath.ToSlash(app))
 	if err != nil {
 		return err
 	}
@@ -131,8 +173,50 @@ func runGenerate(ctx context.Context, out, errOut io.Writer, environ []string, d
 	return writeYAMLStream(out, gen.Output.Manifests)
 }
 
+// appEnvironment is the chart directory and environment of `generate
+// --app`: the Application's source under the current directory, Argo CD's
+// env for it, and KUBE_VERSION / KUBE_API_VERSIONS from the process.
+func appEnvironment(appFile string, processEnv []string) (string, []string, error) {
+	plugin, err := cmp.LoadPluginConfig("")
+	if err != nil {
+		return "", nil, err
+	}
+	names := []string{plugin.Metadata.Name}
+	if v := plugin.Spec.Version; v != "" {
+		names = append(names, plugin.Metadata.Name+"-"+v)
+	}
+	process := cmp.EnvFromList(processEnv)
+	controlPlane := process["ARGOCD_NAMESPACE"]
+	if controlPlane == "" {
+		controlPlane = "argocd"
+	}
+	path, environ, err := applicationEnv(appFile, controlPlane, names)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, k := range []string{cmp.EnvKubeVersion, cmp.EnvKubeAPIVersions} {
+		if v := process[k]; v != "" {
+			environ = append(environ, k+"="+v)
+		}
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return "", nil, err
+	}
+	return filepath.Join(cwd, filepath.FromSlash(path)), environ, nil
+}
+
 // apply lays the command-line flags over the configuration.
 func (o *generateOptions) apply(cfg *cmp.Config, appDir string) error {
+	if o.changed("inline-values") {
+		cfg.Values = o.inlineValues
+	}
+	if o.changed("skip-crds") {
+		cfg.SkipCRDs = o.skipCRDs
+	}
+	if o.changed("ignore-missing-value-files") {
+		cfg.IgnoreMissingValueFiles = o.ignoreMissing
+	}
 	if len(o.images) > 0 {
 		cfg.Images = o.images
 	}
@@ -180,6 +264,10 @@ func (o *generateOptions) apply(cfg *cmp.Config, appDir string) error {
 		cfg.APIVersions = o.apiVersions
 	}
 	return nil
+}
+
+func (o *generateOptions) changed(flag string) bool {
+	return o.flags != nil && o.flags.Changed(flag)
 }
 
 func keyValues(flag string, list []string) (map[string]string, error) {

@@ -4,13 +4,22 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	cmpclient "github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
+	argocmp "github.com/argoproj/argo-cd/v3/util/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"sigs.k8s.io/yaml"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
+	"github.com/argocd-image-resolver/argocd-image-resolver/render"
+	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -202,3 +211,189 @@ func TestRepositoryRoot(t *testing.T) {
 		t.Errorf("git work tree: %s, want %s", got, root)
 	}
 }
+
+// TestGenerateApp: `generate --app` reads an Application manifest and, with
+// the current directory as the repository root, renders exactly what the
+// plugin answers the repo-server for that Application over the socket.
+func TestGenerateApp(t *testing.T) {
+	host := genRegistry(t, "1.6.0", "1.6.3", "1.7.0")
+	root := genChart(t)
+	app := `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: shop
+  namespace: team-a
+spec:
+  project: retail
+  source:
+    repoURL: https://git.example/acme/deploy.git
+    targetRevision: main
+    path: apps/web
+    plugin:
+      name: image-resolver
+      env:
+        - name: IMAGE_LIST
+          value: ignored=` + host + `/acme/other
+      parameters:
+        - name: images
+          array: ["web=` + host + `/acme/web:~1.6"]
+        - name: image-options
+          map:
+            web.helm.image-name: image.repository
+        - name: value-files
+          array: [../../env/prod.yaml]
+        - name: values
+          string: "replicas: 7\n"
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: shop-prod
+`
+	if err := os.WriteFile(filepath.Join(root, "app.yaml"), []byte(app), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	t.Setenv("KUBE_VERSION", "1.31.0")
+	stdout, stderr, err := runRoot(t, "generate", "--app", "app.yaml", "--log-format", "text")
+	if err != nil {
+		t.Fatalf("generate --app: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{`image: "` + host + `/acme/web:1.6.3"`, "name: shop\n", "namespace: shop-prod", "replicas: 7", `kube: "v1.31.0"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, stdout)
+		}
+	}
+
+	// The same Application through the socket, with the env the
+	// repo-server builds for it (Argo CD's own parameter encoding).
+	var src v1alpha1.Application
+	if err := yaml.UnmarshalStrict([]byte(app), &src); err != nil {
+		t.Fatal(err)
+	}
+	params, err := src.Spec.Source.Plugin.Parameters.Environ()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(params,
+		"ARGOCD_APP_NAME=team-a_shop", "ARGOCD_APP_NAMESPACE=shop-prod", "ARGOCD_APP_PROJECT_NAME=retail",
+		"ARGOCD_APP_SOURCE_REPO_URL=https://git.example/acme/deploy.git", "ARGOCD_APP_SOURCE_PATH=apps/web",
+		"ARGOCD_APP_SOURCE_TARGET_REVISION=main", "ARGOCD_ENV_IMAGE_LIST=ignored="+host+"/acme/other",
+		"KUBE_VERSION=1.31.0")
+	viaSocket := renderViaSocket(t, root, "apps/web", env)
+	if got := strings.Join(splitDocs(stdout), ""); got != strings.Join(viaSocket, "") {
+		t.Errorf("generate --app differs from the socket render:\n--- generate --app\n%s\n--- socket\n%s", got, strings.Join(viaSocket, ""))
+	}
+}
+
+// TestGenerateAppErrors: an --app manifest that is not a plugin
+// Application says so.
+func TestGenerateAppErrors(t *testing.T) {
+	root := genChart(t)
+	t.Chdir(root)
+	write := func(name, body string) string {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	helmApp := write("helm.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: x}\nspec:\n  source: {repoURL: r, path: apps/web, helm: {}}\n  destination: {namespace: x}\n")
+	otherPlugin := write("other.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: x}\nspec:\n  source: {repoURL: r, path: apps/web, plugin: {name: kustomize-plus}}\n  destination: {namespace: x}\n")
+	notApp := write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"generate", "--app", helmApp}, "no source uses the image-resolver plugin"},
+		{[]string{"generate", "--app", otherPlugin}, `plugin "kustomize-plus"`},
+		{[]string{"generate", "--app", notApp}, "is a ConfigMap, not an Application"},
+		{[]string{"generate", "--app", "missing.yaml"}, "missing.yaml"},
+		{[]string{"generate", "--app", helmApp, "apps/web"}, "--app renders the Application's own path"},
+	}
+	for _, tc := range cases {
+		_, _, err := runRoot(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestGenerateHelmSourceFlags: values, skip-crds and
+// ignore-missing-value-files have flags like the other parameters.
+func TestGenerateHelmSourceFlags(t *testing.T) {
+	host := genRegistry(t, "1.0.0")
+	root := genChart(t)
+	if err := os.MkdirAll(filepath.Join(root, "apps/web/crds"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	crd := "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\n"
+	if err := os.WriteFile(filepath.Join(root, "apps/web/crds/widgets.yaml"), []byte(crd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"generate", filepath.Join(root, "apps/web"), "--image", "web=" + host + "/acme/web", "--option", "web.helm.image-name=image.repository"}
+	stdout, _, err := runRoot(t, append(base, "--inline-values", "replicas: 4")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "replicas: 4") || !strings.Contains(stdout, "CustomResourceDefinition") {
+		t.Errorf("--inline-values not applied, or CRDs left out:\n%s", stdout)
+	}
+	stdout, _, err = runRoot(t, append(base, "--skip-crds")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout, "CustomResourceDefinition") {
+		t.Errorf("--skip-crds rendered the CRD:\n%s", stdout)
+	}
+	if _, _, err := runRoot(t, append(base, "-f", filepath.Join(root, "absent.yaml"))...); err == nil {
+		t.Error("a missing value file was accepted")
+	}
+	if _, _, err := runRoot(t, append(base, "-f", filepath.Join(root, "absent.yaml"), "--ignore-missing-value-files")...); err != nil {
+		t.Errorf("--ignore-missing-value-files: %v", err)
+	}
+}
+
+// renderViaSocket sends root (app at appPath) to a CMP server over its unix
+// socket with Argo CD's own stream sender, as argocd-repo-server does.
+func renderViaSocket(t *testing.T, root, appPath string, env []string) []string {
+	t.Helper()
+	resolver, err := resolve.New(resolve.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockDir, err := os.MkdirTemp("", "gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	srv, err := cmp.New(resolver, cmp.WithSocketDir(sockDir), cmp.WithWorkDir(t.TempDir()), cmp.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { served <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-served })
+	conn, err := grpc.NewClient("unix://"+srv.SocketPath(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stream, err := cmpclient.NewConfigManagementPluginServiceClient(conn).GenerateManifest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := argocmp.SendRepoStream(ctx, filepath.Join(root, appPath), root, stream, env, nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("socket render: %v", err)
+	}
+	return resp.GetManifests()
+}
+
+// splitDocs splits generate's YAML stream into the documents the socket
+// answers with.
+func splitDocs(stream string) []string { return render.SplitDocuments(stream) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
@@ -37,6 +38,9 @@ type opsOptions struct {
 	listNamespaces    []string
 	controlPlaneNS    string
 	startupRate       float64
+	refreshRate       float64
+	refreshBurst      int
+	checkTimeout      time.Duration
 	argocdServer      string
 	argocdTokenFile   string
 	argocdInsecureTLS bool
@@ -49,11 +53,6 @@ const (
 	backendArgoCDAPI  = "argocd-api"
 	backendNone       = "none"
 )
-
-func init() {
-	o := &opsOptions{}
-	registerServeExtension(serveExtension{Flags: o.addFlags, Wire: o.wire})
-}
 
 func (o *opsOptions) addFlags(f *pflag.FlagSet) {
 	o.flags = f
@@ -72,7 +71,10 @@ func (o *opsOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for the kubernetes backend (default: in-cluster service account)")
 	f.StringSliceVar(&o.listNamespaces, "refresh-namespaces", nil, "namespaces listed for plugin Applications at start-up (default: all)")
 	f.StringVar(&o.controlPlaneNS, "control-plane-namespace", defNS, "Argo CD's namespace: where Applications named without a <namespace>_ prefix live (default $ARGOCD_NAMESPACE or argocd)")
-	f.Float64Var(&o.startupRate, "refresh-startup-rate", 0.5, "hard refreshes per second for untracked plugin Applications found at start-up")
+	f.Float64Var(&o.startupRate, "refresh-startup-rate", 0.5, "hard refreshes per second for untracked plugin Applications found at start-up (part of --refresh-rate)")
+	f.Float64Var(&o.refreshRate, "refresh-rate", refresh.DefaultRate, "hard refreshes sent per second at most; also the Kubernetes client's QPS")
+	f.IntVar(&o.refreshBurst, "refresh-burst", refresh.DefaultBurst, "hard refreshes sent at once above --refresh-rate; also the Kubernetes client's burst")
+	f.DurationVar(&o.checkTimeout, "refresh-check-timeout", refresh.DefaultCheckTimeout, "how long the refresher waits for one image's registry before it compares the other images without it")
 	f.StringVar(&o.argocdServer, "argocd-server", "", "Argo CD API URL for the argocd-api backend, e.g. https://argocd-server.argocd.svc")
 	f.StringVar(&o.argocdTokenFile, "argocd-token-file", "", "file holding an Argo CD API token (its account needs only the \"applications, get\" permission)")
 	f.BoolVar(&o.argocdInsecureTLS, "argocd-insecure-skip-tls-verify", false, "do not verify argocd-server's certificate (its default one is self-signed)")
@@ -85,7 +87,16 @@ func (r cmpRecorder) Record(app cmp.App, specs []resolve.Spec, results []resolve
 	r.t.Record(refresh.App{Name: app.Name, Namespace: app.Namespace, Project: app.Project, RepoURL: app.RepoURL, Path: app.Path}, specs, results)
 }
 
-func (o *opsOptions) backend() (refresh.Backend, refresh.Lister, error) {
+// refreshBackend is the hard-refresh backend and what comes with it.
+type refreshBackend struct {
+	refresh.Backend
+	lister refresh.Lister
+	// kube is the client configuration of the kubernetes backend (nil for
+	// the others), for the leader election's Lease.
+	kube *rest.Config
+}
+
+func (o *opsOptions) backend() (*refreshBackend, error) {
 	kind := o.refreshBackend
 	if kind == backendAuto {
 		switch {
@@ -103,13 +114,20 @@ func (o *opsOptions) backend() (refresh.Backend, refresh.Lister, error) {
 	}
 	switch kind {
 	case backendNone:
-		return nil, nil, nil
+		return nil, nil
 	case backendKubernetes:
-		k, err := refresh.NewKubernetesFromConfig(o.kubeconfig, refresh.WithListNamespaces(o.listNamespaces...))
+		cfg, err := refresh.RESTConfig(o.kubeconfig)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return k, k, nil
+		// client-go's default (5 requests per second) would pace the hard
+		// refreshes below --refresh-rate: one PATCH each.
+		cfg.QPS, cfg.Burst = float32(o.refreshRate), o.refreshBurst
+		k, err := refresh.NewKubernetesFromConfig(cfg, refresh.WithListNamespaces(o.listNamespaces...))
+		if err != nil {
+			return nil, err
+		}
+		return &refreshBackend{Backend: k, lister: k, kube: cfg}, nil
 	case backendArgoCDAPI:
 		var opts []refresh.ArgoCDOption
 		if o.argocdInsecureTLS {
@@ -120,20 +138,46 @@ func (o *opsOptions) backend() (refresh.Backend, refresh.Lister, error) {
 		}
 		a, err := refresh.NewArgoCDAPI(o.argocdServer, o.argocdTokenFile, opts...)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return a, a, nil
+		return &refreshBackend{Backend: a, lister: a}, nil
 	}
-	return nil, nil, fmt.Errorf("--refresh-backend %q: use kubernetes, argocd-api, none or auto", o.refreshBackend)
+	return nil, fmt.Errorf("--refresh-backend %q: use kubernetes, argocd-api, none or auto", o.refreshBackend)
+}
+
+// elector picks the refresher's election. With Redis the replicas share
+// the tracker, so one of them leads: on a Lease in Argo CD's namespace with
+// the Kubernetes backend, on a Redis key with the Argo CD API backend.
+// Without Redis each replica refreshes what it rendered.
+func (o *opsOptions) elector(w *serveWiring, b *refreshBackend) (refresh.Elector, error) {
+	if w.Redis == nil {
+		return refresh.AlwaysLeader{}, nil
+	}
+	id := refresh.Identity()
+	if b.kube != nil {
+		return refresh.NewKubernetesLease(b.kube, o.controlPlaneNS, id, refresh.DefaultLeaseTimings(), w.Logger)
+	}
+	return refresh.NewRedisLease(w.Redis, id, refresh.DefaultLeaseTimings(), w.Logger), nil
 }
 
 func (o *opsOptions) wire(_ context.Context, w *serveWiring) error {
 	log := w.Logger
-	tracker := refresh.NewTracker(refresh.WithDefaultNamespace(o.controlPlaneNS))
+	// The tracker, the wake-ups and the debug listing spell repositories as
+	// the resolver does (registries.conf's default registry, defaultns and
+	// api_url applied), so that a webhook's push finds the apps using it.
+	topts := []refresh.TrackerOption{refresh.WithDefaultNamespace(o.controlPlaneNS), refresh.WithTrackerLogger(log),
+		refresh.WithCanonicalRepository(w.Resolver.CanonicalRepository)}
+	if w.TrackerStore != nil {
+		topts = append(topts, refresh.WithTrackerStore(w.TrackerStore))
+	}
+	tracker := refresh.NewTracker(topts...)
 	metrics := ops.NewMetrics(w.Metrics)
 	w.CMPOptions = append(w.CMPOptions, cmp.WithRecorder(cmpRecorder{tracker}), cmp.WithRenderObserver(metrics.ObserveRender))
 	var waker ops.Waker = noWake{}
-	backend, lister, err := o.backend()
+	if o.refreshRate <= 0 || o.refreshBurst < 1 {
+		return fmt.Errorf("--refresh-rate %v and --refresh-burst %d: both must be positive", o.refreshRate, o.refreshBurst)
+	}
+	backend, err := o.backend()
 	if err != nil {
 		return err
 	}
@@ -144,14 +188,31 @@ func (o *opsOptions) wire(_ context.Context, w *serveWiring) error {
 		if v := w.Plugin.Spec.Version; v != "" {
 			names = append(names, w.Plugin.Metadata.Name+"-"+v)
 		}
-		r := refresh.NewRefresher(tracker, w.Resolver, backend,
+		if backend.kube != nil {
+			// client-go (the watched cache, the Lease election) logs through
+			// klog; keep its lines in serve's format.
+			klog.SetSlogLogger(log.With("component", "client-go"))
+		}
+		elector, err := o.elector(w, backend)
+		if err != nil {
+			return err
+		}
+		r := refresh.NewRefresher(tracker, w.Resolver, backend.Backend,
 			refresh.WithInterval(o.refreshInterval),
+			refresh.WithRate(o.refreshRate, o.refreshBurst),
+			refresh.WithCheckTimeout(o.checkTimeout),
+			refresh.WithElector(elector),
 			refresh.WithMetrics(refresh.NewMetrics(w.Metrics)),
 			refresh.WithLogger(log),
-			refresh.WithStartupListing(lister, names, o.startupRate))
+			refresh.WithStartupListing(backend.lister, names, o.startupRate))
 		waker = r
+		w.OnInvalidation = func(repository string) {
+			if repository != "" {
+				r.Wake(repository)
+			}
+		}
 		w.Runners = append(w.Runners, r.Run)
-		log.Info("refresher enabled", "backend", backend.Name(), "interval", o.refreshInterval, "plugins", names)
+		log.Info("refresher enabled", "backend", backend.Name(), "interval", o.refreshInterval, "rate", o.refreshRate, "election", elector.Name(), "plugins", names)
 	}
 
 	if o.httpAddr != "" {
@@ -178,11 +239,10 @@ func (o *opsOptions) wire(_ context.Context, w *serveWiring) error {
 		default:
 			return err
 		}
-		ready := w.Ready
 		readyFn := func() error {
 			select {
-			case <-ready:
-				return nil
+			case <-w.Ready:
+				return w.SocketReady()
 			default:
 				return errors.New("CMP socket not listening yet")
 			}

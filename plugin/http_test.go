@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,8 @@ import (
 	cmpclient "github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	argocmp "github.com/argoproj/argo-cd/v3/util/cmp"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/client-go/rest"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
@@ -87,18 +90,12 @@ func TestServeOperations(t *testing.T) {
 	httpAddr, debugAddr := freeAddr(t), freeAddr(t)
 
 	wired := make(chan *serveWiring, 1)
-	saved := serveExtensions
-	t.Cleanup(func() { serveExtensions = saved })
-	registerServeExtension(serveExtension{Wire: func(_ context.Context, w *serveWiring) error {
-		wired <- w
-		return nil
-	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs syncBuffer
-	cmd := NewRootCommand()
+	cmd := newServeCommand(observeWiring(func(w *serveWiring) { wired <- w }))
 	cmd.SetErr(&logs)
-	cmd.SetArgs([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json",
+	cmd.SetArgs([]string{"--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json",
 		"--http-addr", httpAddr, "--debug-addr", debugAddr, "--webhook-secret-file", secretFile,
 		"--refresh-backend", "argocd-api", "--argocd-server", argo.URL, "--argocd-token-file", tokenFile,
 		"--refresh-startup-rate", "100"})
@@ -189,6 +186,11 @@ func TestServeOperations(t *testing.T) {
 		`argocd_image_resolver_cache_lookups_total{layer="tags",result="miss"}`,
 		`argocd_image_resolver_resolutions_total{`,
 		`argocd_image_resolver_render_duration_seconds_count{result="success"} 1`,
+		`argocd_image_resolver_render_workers_started_total`,
+		// The Go runtime and process collectors of the registry serve
+		// really uses.
+		"\ngo_goroutines ",
+		"\nprocess_resident_memory_bytes ",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -212,5 +214,35 @@ func TestServeOperations(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"debug port listening"`) || !strings.Contains(logs.String(), strconv.Quote(debugAddr)) {
 		t.Errorf("no debug port log line:\n%s", logs.String())
+	}
+}
+
+// TestRefresherElection: without Redis each replica refreshes what it
+// rendered; with Redis (the shared store's client) one replica leads, on a
+// Lease with the kubernetes backend and in Redis with the argocd-api one.
+func TestRefresherElection(t *testing.T) {
+	o := &opsOptions{controlPlaneNS: "argocd"}
+	kube := &refreshBackend{kube: &rest.Config{Host: "https://127.0.0.1:6443"}}
+	api := &refreshBackend{}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	for _, tc := range []struct {
+		name    string
+		redis   redis.UniversalClient
+		backend *refreshBackend
+		want    string
+	}{
+		{"no redis, kubernetes", nil, kube, "none"},
+		{"no redis, argocd-api", nil, api, "none"},
+		{"redis, kubernetes", rdb, kube, "kubernetes-lease"},
+		{"redis, argocd-api", rdb, api, "redis-lease"},
+	} {
+		e, err := o.elector(&serveWiring{Redis: tc.redis, Logger: slog.New(slog.DiscardHandler)}, tc.backend)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if e.Name() != tc.want {
+			t.Errorf("%s: election %s, want %s", tc.name, e.Name(), tc.want)
+		}
 	}
 }

@@ -3,10 +3,12 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -21,6 +23,9 @@ type resolveFlags struct {
 	output         string
 	timeout        time.Duration
 	insecure       bool
+	project        string
+	strictSemver   bool
+	maxCandidates  int
 }
 
 func newResolveCommand() *cobra.Command {
@@ -38,9 +43,11 @@ pull-secret, override-tag, pin, ...).
 
 Credentials come from the docker config (DOCKER_CONFIG), from
 --registries-conf (argocd-image-updater's registries.conf format) and from the
-cloud helpers for ECR, GCR/Artifact Registry and ACR. The exit code is
-non-zero when any spec fails; the error names the alias, image, registry and
-cause.`,
+cloud helpers for ECR, GCR/Artifact Registry and ACR; pull-secret names a
+registries.conf entry. With the allowed and projects rules of registries.conf,
+--project checks the specs as the plugin does for an Application of that
+AppProject. The exit code is non-zero when any spec fails; the error names
+the alias, image, registry and cause.`,
 		Example: `  # Highest 1.6.x of an image
   argocd-image-resolver resolve 'web=ghcr.io/acme/web:~1.6'
 
@@ -64,6 +71,9 @@ cause.`,
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "give up after this long")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP to every registry (loopback and private addresses use it anyway)")
+	fl.StringVar(&f.project, "project", "", "AppProject whose registries.conf rules apply (ARGOCD_APP_PROJECT_NAME of the plugin)")
+	addStrictSemverFlag(fl, &f.strictSemver)
+	fl.IntVar(&f.maxCandidates, "max-candidates", 0, "list at most this many candidates per spec, best first (0: all)")
 	return cmd
 }
 
@@ -79,25 +89,19 @@ func runResolve(cmd *cobra.Command, args []string, f *resolveFlags) error {
 		}
 		options[strings.TrimSpace(key)] = value
 	}
-	specs, err := resolve.ParseSpecs(args, options)
+	specs, err := resolve.ParseSpecs(args, options, resolve.StrictSemverByDefault(f.strictSemver))
 	if err != nil {
 		return err
 	}
+	for i := range specs {
+		specs[i].Project = f.project
+	}
 
-	opts := []resolve.Option{
-		resolve.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))),
-	}
-	if f.registriesConf != "" {
-		conf, err := resolve.LoadRegistriesConfig(f.registriesConf)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, resolve.WithRegistriesConfig(conf))
-	}
-	if f.insecure {
-		opts = append(opts, resolve.WithInsecure())
-	}
-	r, err := resolve.New(opts...)
+	r, _, err := newResolver(resolverConfig{
+		logger:         slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		registriesConf: f.registriesConf,
+		insecure:       f.insecure,
+	})
 	if err != nil {
 		return err
 	}
@@ -107,58 +111,119 @@ func runResolve(cmd *cobra.Command, args []string, f *resolveFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	results, resolveErr := r.Resolve(ctx, specs)
+	outs := make([]resolveOutput, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Candidates are not cached with results: Explain recomputes
+			// them from the tag list.
+			ex, err := r.Explain(ctx, spec)
+			errs[i] = err
+			outs[i] = newResolveOutput(spec, ex, err, f.maxCandidates)
+		}()
+	}
+	wg.Wait()
 
 	out := cmd.OutOrStdout()
 	if f.output == "json" {
-		if results == nil {
-			results = []resolve.Result{}
-		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Results []resolve.Result `json:"results"`
-		}{results}); err != nil {
+			Results []resolveOutput `json:"results"`
+		}{outs}); err != nil {
 			return err
 		}
-	} else if err := writeResolveTable(out, results); err != nil {
+	} else if err := writeResolveTable(out, outs); err != nil {
 		return err
 	}
-	return resolveErr
+	return errors.Join(errs...)
+}
+
+// resolveOutput is one spec's answer: the result and its candidates (also
+// when resolution failed, with the candidates seen), the reference its pin
+// mode renders, and the error.
+type resolveOutput struct {
+	resolve.Explanation
+	// Reference is what a chart renders with helm.image-name and the tag
+	// path written (repo:tag, repo@digest or repo:tag@digest).
+	Reference         string `json:"reference,omitempty"`
+	Pin               string `json:"pin,omitempty"`
+	CandidatesOmitted int    `json:"candidatesOmitted,omitempty"`
+	Error             string `json:"error,omitempty"`
+}
+
+func newResolveOutput(spec resolve.Spec, ex resolve.Explanation, err error, maxCandidates int) resolveOutput {
+	res := ex.Result
+	o := resolveOutput{Explanation: ex, Pin: spec.Options.Pin}
+	if o.Candidates == nil {
+		o.Candidates = []resolve.Candidate{}
+	}
+	if maxCandidates > 0 && len(o.Candidates) > maxCandidates {
+		o.CandidatesOmitted = len(o.Candidates) - maxCandidates
+		o.Candidates = o.Candidates[:maxCandidates]
+	}
+	if err != nil {
+		o.Error = err.Error()
+		return o
+	}
+	switch {
+	case res.Paused || res.Tag == "":
+	case res.Pinned || spec.Options.Pin == resolve.PinTag || res.Digest == "":
+		o.Reference = spec.Image + ":" + res.Tag
+	case spec.Options.Pin == resolve.PinDigest:
+		o.Reference = spec.Image + "@" + res.Digest
+	default:
+		o.Reference = spec.Image + ":" + res.Tag + "@" + res.Digest
+	}
+	return o
 }
 
 // writeResolveTable prints one block per spec: what was picked, from
 // where, and every candidate with its reason.
-func writeResolveTable(w io.Writer, results []resolve.Result) error {
+func writeResolveTable(w io.Writer, outs []resolveOutput) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for i, res := range results {
+	for i, o := range outs {
 		if i > 0 {
 			fmt.Fprintln(tw)
 		}
-		ref := res.Image
-		if res.Constraint != "" {
-			ref += ":" + res.Constraint
+		ref := o.Image
+		if o.Constraint != "" {
+			ref += ":" + o.Constraint
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", res.Alias, ref)
+		if o.Repository != "" && o.Repository != o.Image {
+			ref += " (" + o.Repository + ")"
+		}
+		fmt.Fprintf(tw, "%s  %s\n", o.Alias, ref)
 		switch {
-		case res.Pinned:
-			fmt.Fprintf(tw, "  tag:\t%s (pinned by override-tag; registry not asked)\n", res.Tag)
-		case res.Paused:
+		case o.Error != "":
+			fmt.Fprintf(tw, "  error:\t%s\n", o.Error)
+		case o.Pinned && o.Warning != "":
+			fmt.Fprintf(tw, "  tag:\t%s (pinned by override-tag; %s)\n", o.Tag, o.Warning)
+		case o.Pinned:
+			fmt.Fprintf(tw, "  tag:\t%s (pinned by override-tag; the registry has it: %s)\n", o.Tag, o.Digest)
+		case o.Paused:
 			fmt.Fprintf(tw, "  tag:\t(paused by ignore-tags \"*\"; the chart's value is kept)\n")
 		default:
-			fmt.Fprintf(tw, "  strategy:\t%s\n", res.Strategy)
-			fmt.Fprintf(tw, "  tag:\t%s\n", res.Tag)
-			fmt.Fprintf(tw, "  digest:\t%s\n", res.Digest)
-			fmt.Fprintf(tw, "  source:\t%s\n", res.Source)
+			fmt.Fprintf(tw, "  strategy:\t%s\n", o.Strategy)
+			fmt.Fprintf(tw, "  tag:\t%s\n", o.Tag)
+			fmt.Fprintf(tw, "  digest:\t%s\n", o.Digest)
+			fmt.Fprintf(tw, "  source:\t%s\n", o.Source)
+			fmt.Fprintf(tw, "  pin:\t%s → %s\n", o.Pin, o.Reference)
 		}
-		if len(res.Candidates) > 0 {
+		if len(o.Candidates) > 0 {
 			fmt.Fprintf(tw, "  candidates:\n")
-			for _, c := range res.Candidates {
+			for _, c := range o.Candidates {
 				mark := "-"
 				if c.Accepted {
 					mark = "+"
 				}
 				fmt.Fprintf(tw, "    %s %s\t%s\n", mark, c.Tag, c.Reason)
+			}
+			if o.CandidatesOmitted > 0 {
+				fmt.Fprintf(tw, "    ... %d more (--max-candidates)\n", o.CandidatesOmitted)
 			}
 		}
 	}

@@ -90,11 +90,12 @@ func TestResolveCommandTableAndOptions(t *testing.T) {
 	host, digests := resolveCmdRegistry(t)
 	stdout, _, err := runRoot(t, "resolve",
 		"web="+host+"/acme/web", "--option", "web.allow-tags=regexp:^1\\.",
-		"db="+host+"/acme/db", "--option", "db.override-tag=15.2")
+		"db="+host+"/acme/web", "--option", "db.override-tag=1.5.0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"web", "tag:", "1.7.0", digests["1.7.0"], "source:", "registry", "candidates:", "+ 1.7.0", "- 2.0.0-rc.1", "db", "15.2 (pinned"} {
+	for _, want := range []string{"web", "tag:", "1.7.0", digests["1.7.0"], "source:", "registry", "candidates:", "+ 1.7.0", "- 2.0.0-rc.1",
+		"db", "1.5.0 (pinned by override-tag; the registry has it: " + digests["1.5.0"] + ")"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}
@@ -148,6 +149,125 @@ func TestResolveCommandHelp(t *testing.T) {
 	for _, want := range []string{"Examples:", "--option", "--registries-conf", "--output"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+// TestResolveCommandProjectRules: --project applies that AppProject's
+// registries.conf rules, as the plugin does for its Applications.
+func TestResolveCommandProjectRules(t *testing.T) {
+	host, _ := resolveCmdRegistry(t)
+	conf := filepath.Join(t.TempDir(), "registries.conf")
+	rules := "allowed: []\nprojects:\n  team-a:\n    - " + host + "/acme/*\n"
+	if err := os.WriteFile(conf, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runRoot(t, "resolve", "web="+host+"/acme/web:~1.6", "--registries-conf", conf)
+	if err == nil || !strings.Contains(err.Error(), "outside the registries.conf `allowed` rules (none)") {
+		t.Fatalf("without --project: %v", err)
+	}
+	stdout, _, err := runRoot(t, "resolve", "web="+host+"/acme/web:~1.6", "--registries-conf", conf, "--project", "team-a")
+	if err != nil || !strings.Contains(stdout, "1.6.3") {
+		t.Fatalf("--project team-a: %v\n%s", err, stdout)
+	}
+}
+
+// TestResolveCommandExplainsFailures: when nothing matches, the table and
+// the JSON still list every candidate with its reason, and the JSON result
+// carries the error (it used to print {"results": []}).
+func TestResolveCommandExplainsFailures(t *testing.T) {
+	host, _ := resolveCmdRegistry(t)
+	stdout, _, err := runRoot(t, "resolve", "web="+host+"/acme/web:~9.0", "-o", "json")
+	if err == nil || !strings.Contains(err.Error(), "none of 6 tags") {
+		t.Fatalf("err = %v, want the no-match error", err)
+	}
+	var doc struct {
+		Results []struct {
+			Alias      string `json:"alias"`
+			Error      string `json:"error"`
+			Candidates []struct {
+				Tag    string `json:"tag"`
+				Reason string `json:"reason"`
+			} `json:"candidates"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if len(doc.Results) != 1 || doc.Results[0].Alias != "web" || !strings.Contains(doc.Results[0].Error, "none of 6 tags") {
+		t.Fatalf("the failed spec is missing from the JSON or has no error:\n%s", stdout)
+	}
+	if got := len(doc.Results[0].Candidates); got != 6 {
+		t.Errorf("%d candidates, want all 6:\n%s", got, stdout)
+	}
+	for _, c := range doc.Results[0].Candidates {
+		if c.Reason == "" {
+			t.Errorf("candidate %s has no reason", c.Tag)
+		}
+	}
+
+	stdout, _, err = runRoot(t, "resolve", "web="+host+"/acme/web:~9.0")
+	if err == nil {
+		t.Fatal("table: a failing spec did not fail the command")
+	}
+	for _, want := range []string{"error:", "none of 6 tags", "- 1.6.3", `outside constraint "~9.0"`, "- latest", "not a semantic version"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestResolveCommandMaxCandidates bounds long candidate lists in both
+// formats and says how many were left out.
+func TestResolveCommandMaxCandidates(t *testing.T) {
+	host, _ := resolveCmdRegistry(t)
+	stdout, _, err := runRoot(t, "resolve", "web="+host+"/acme/web:~1.6", "--max-candidates", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stdout, "\n    "); n != 3 || !strings.Contains(stdout, "... 4 more (--max-candidates)") {
+		t.Errorf("want 2 candidates and a line for the 4 left out:\n%s", stdout)
+	}
+	stdout, _, err = runRoot(t, "resolve", "web="+host+"/acme/web:~1.6", "--max-candidates", "2", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Results []struct {
+			Candidates []json.RawMessage `json:"candidates"`
+			Omitted    int               `json:"candidatesOmitted"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Results) != 1 || len(doc.Results[0].Candidates) != 2 || doc.Results[0].Omitted != 4 {
+		t.Errorf("JSON with --max-candidates 2: %v\n%s", err, stdout)
+	}
+}
+
+// TestResolveCommandHeaderAndPin: the header names the repository as
+// resolved (registries.conf default registry and namespace applied) and the
+// pin mode shows the reference the chart would render.
+func TestResolveCommandHeaderAndPin(t *testing.T) {
+	host, digests := resolveCmdRegistry(t)
+	conf := filepath.Join(t.TempDir(), "registries.conf")
+	if err := os.WriteFile(conf, []byte("registries:\n- name: local\n  prefix: "+host+"\n  api_url: http://"+host+"\n  default: true\n  defaultns: acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runRoot(t, "resolve", "web:~1.6", "--registries-conf", conf, "--option", "web.pin=tag+digest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"web  web:~1.6 (" + host + "/acme/web)", "pin:", "tag+digest → web:1.6.3@" + digests["1.6.3"]} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+	stdout, _, err = runRoot(t, "resolve", "web:~1.6", "--registries-conf", conf, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"repository": "` + host + `/acme/web"`, `"reference": "web:1.6.3"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("JSON lacks %s:\n%s", want, stdout)
 		}
 	}
 }

@@ -3,11 +3,14 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/argoproj/argo-cd/v3/cmpserver/apiclient"
 	"google.golang.org/grpc"
@@ -43,25 +46,12 @@ func TestServeCommand(t *testing.T) {
 	defer os.RemoveAll(sockDir)
 
 	wired := make(chan *serveWiring, 1)
-	saved := serveExtensions
-	t.Cleanup(func() { serveExtensions = saved })
-	registerServeExtension(serveExtension{
-		Wire: func(_ context.Context, w *serveWiring) error {
-			w.Runners = append(w.Runners, func(ctx context.Context) error {
-				wired <- w
-				<-ctx.Done()
-				return nil
-			})
-			return nil
-		},
-	})
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs syncBuffer
-	cmd := NewRootCommand()
+	cmd := newServeCommand(observeWiring(func(w *serveWiring) { wired <- w }))
 	cmd.SetErr(&logs)
-	cmd.SetArgs([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json", "--parallelism", "2",
+	cmd.SetArgs([]string{"--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json", "--parallelism", "2",
 		"--http-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"})
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
@@ -115,5 +105,71 @@ func TestNewLoggerFormats(t *testing.T) {
 	}
 	if _, err := newLogger(&buf, "text", "loud"); err == nil {
 		t.Error("bad level accepted")
+	}
+}
+
+// TestServeRefusesASocketInUse: a second `serve` on the same socket
+// directory exits with an error and leaves the first one serving; /readyz
+// of the first turns unready once its socket file is no longer its own.
+func TestServeRefusesASocketInUse(t *testing.T) {
+	sockDir, err := os.MkdirTemp("", "srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	httpAddr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	first := NewRootCommand()
+	first.SetErr(&logs)
+	first.SetArgs([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json",
+		"--http-addr", httpAddr, "--debug-addr", "", "--refresh-backend", "none"})
+	done := make(chan error, 1)
+	go func() { done <- first.ExecuteContext(ctx) }()
+	readyz := func() int {
+		t.Helper()
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	sock := filepath.Join(sockDir, "image-resolver.sock")
+	waitFor(t, func() bool { return readyz() == http.StatusOK }, done)
+
+	second := NewRootCommand()
+	second.SetErr(io.Discard)
+	second.SetArgs([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--http-addr", "", "--debug-addr", "", "--refresh-backend", "none"})
+	err = second.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "another process answers on "+sock) {
+		t.Fatalf("second serve: %v, want a refusal", err)
+	}
+	if code := readyz(); code != http.StatusOK {
+		t.Fatalf("first serve /readyz = %d after the refused second one", code)
+	}
+	if err := os.Remove(sock); err != nil {
+		t.Fatal(err)
+	}
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d with the socket gone, want 503", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, logs.String())
+	}
+}
+
+// waitFor polls cond (a readiness probe) until it holds; it fails when the
+// command stops first.
+func waitFor(t *testing.T, cond func() bool, done <-chan error) {
+	t.Helper()
+	for !cond() {
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

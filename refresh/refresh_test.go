@@ -45,21 +45,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func TestParseAppName(t *testing.T) {
-	tests := []struct{ in, wantNS, wantName string }{
-		{"web", "argocd", "web"},
-		{"team-a_web", "team-a", "web"},
-		{"_web", "argocd", "_web"},
-		{"team-a_", "argocd", "team-a_"},
-	}
-	for _, tt := range tests {
-		ns, n := refresh.ParseAppName(tt.in, "argocd")
-		if ns != tt.wantNS || n != tt.wantName {
-			t.Errorf("ParseAppName(%q) = %q, %q; want %q, %q", tt.in, ns, n, tt.wantNS, tt.wantName)
-		}
-	}
-}
-
 func TestDiff(t *testing.T) {
 	spec := func(alias, pin, strategy string) resolve.Spec {
 		return resolve.Spec{Alias: alias, Image: "ghcr.io/acme/" + alias, Options: resolve.Options{Pin: pin, Strategy: strategy}}
@@ -308,7 +293,7 @@ func newRefresherFixture(t *testing.T, opts ...refresh.Option) *refresherFixture
 		t.Fatal(err)
 	}
 	// The resolver's cache TTL is shorter than the refresh interval, as in
-	// production defaults (both 2m): every poll sees the registry again.
+	// production defaults (1m and 2m): every poll sees the registry again.
 	f.resolver, err = resolve.New(resolve.WithClock(f.clock.Now), resolve.WithCacheTTL(interval/2))
 	if err != nil {
 		t.Fatal(err)
@@ -549,7 +534,7 @@ func TestTrackerAppsRedactsRepoURL(t *testing.T) {
 	tr := refresh.NewTracker(refresh.WithDefaultNamespace("argocd"))
 	tr.Record(refresh.App{Name: "web", RepoURL: "https://bot:ghp_secret123@github.com/acme/deploy.git"},
 		[]resolve.Spec{{Alias: "web", Image: "ghcr.io/acme/web"}},
-		[]resolve.Result{{Alias: "web", Image: "ghcr.io/acme/web", Tag: "1.0.0", Candidates: []resolve.Candidate{{Tag: "1.0.0"}}}})
+		[]resolve.Result{{Alias: "web", Image: "ghcr.io/acme/web", Tag: "1.0.0"}})
 	apps := tr.Apps()
 	if len(apps) != 1 || apps[0].App.Key() != "argocd/web" {
 		t.Fatalf("apps = %+v", apps)
@@ -560,5 +545,25 @@ func TestTrackerAppsRedactsRepoURL(t *testing.T) {
 	}
 	if apps[0].App.RepoURL != "https://github.com/acme/deploy.git" {
 		t.Fatalf("repo URL = %q", apps[0].App.RepoURL)
+	}
+}
+
+// TestKubernetesConfigMissing: outside a cluster and without a kubeconfig
+// the error says what to pass, not client-go's KUBERNETES_MASTER advice.
+func TestKubernetesConfigMissing(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
+	t.Setenv("HOME", t.TempDir())
+	_, err := refresh.RESTConfig("")
+	if err == nil {
+		t.Fatal("no configuration accepted")
+	}
+	for _, want := range []string{"not in a cluster", "--kubeconfig", "--refresh-backend argocd-api"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "KUBERNETES_MASTER") {
+		t.Errorf("client-go's advice leaks: %v", err)
 	}
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
@@ -19,139 +20,83 @@ type Resolver interface {
 	Resolve(ctx context.Context, specs []resolve.Spec) ([]resolve.Result, error)
 }
 
-// Metrics are the refresher's Prometheus collectors.
-type Metrics struct {
-	Triggers *prometheus.CounterVec
-}
-
-// NewMetrics creates the collectors and registers them on reg (nil: not
-// registered).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		Triggers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "argocd_image_resolver_refresh_triggers_total",
-			Help: "Hard-refresh attempts by trigger backend and result (triggered, pending, not_found, error).",
-		}, []string{"backend", "result"}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.Triggers)
-	}
-	return m
-}
-
 // Refresher re-resolves the images of tracked apps and hard-refreshes the
-// apps whose resolution changed. Guards against refresh loops: at most one
-// trigger per app per interval, none while a refresh is pending (the
+// apps whose resolution changed. Checks (periodic passes, wake-ups and the
+// start-up sweep) put the apps to refresh on one queue, which a few
+// workers drain at a steady rate. Guards against refresh loops: at most
+// one trigger per app per interval, none while a refresh is pending (the
 // backend checks), none without a change, exponential back-off after
-// backend errors, and apps that are gone are forgotten.
+// backend errors, and apps that are gone are forgotten. With an Elector
+// only the leading replica checks and triggers.
 type Refresher struct {
-	tracker     *Tracker
-	resolver    Resolver
-	backend     Backend
-	lister      Lister
-	pluginNames []string
-	interval    time.Duration
-	maxBackoff  time.Duration
-	startup     *rate.Limiter
-	timeout     time.Duration
-	metrics     *Metrics
-	log         *slog.Logger
-	now         func() time.Time
-	onAttempt   func(Trigger)
+	tracker       *Tracker
+	resolver      Resolver
+	backend       Backend
+	lister        Lister
+	pluginNames   []string
+	elector       Elector
+	interval      time.Duration
+	maxBackoff    time.Duration
+	startup       *rate.Limiter
+	limiter       *rate.Limiter
+	workers       int
+	timeout       time.Duration
+	checkTimeout  time.Duration
+	checkParallel int
+	metrics       *Metrics
+	log           *slog.Logger
+	now           func() time.Time
+	onAttempt     func(Trigger)
+
+	queue *triggerQueue
 
 	wakeMu  sync.Mutex
 	pending map[string]bool
 	wakeCh  chan struct{}
 }
 
-// Option configures a Refresher.
-type Option func(*Refresher)
-
-// WithInterval sets the polling interval, which is also the minimum time
-// between two triggers for one app. Default 2m.
-func WithInterval(d time.Duration) Option {
-	return func(r *Refresher) {
-		if d > 0 {
-			r.interval = d
-		}
-	}
-}
-
-// WithMaxBackoff caps the back-off after backend errors. Default 30m.
-func WithMaxBackoff(d time.Duration) Option {
-	return func(r *Refresher) {
-		if d > 0 {
-			r.maxBackoff = d
-		}
-	}
-}
-
-// WithStartupListing makes Run list the Applications using one of
-// pluginNames at start and hard-refresh those not tracked yet, at most
-// perSecond per second.
-func WithStartupListing(l Lister, pluginNames []string, perSecond float64) Option {
-	return func(r *Refresher) {
-		r.lister = l
-		r.pluginNames = pluginNames
-		if perSecond > 0 {
-			r.startup = rate.NewLimiter(rate.Limit(perSecond), 1)
-		}
-	}
-}
-
-// WithTriggerTimeout bounds one backend call. Default 90s.
-func WithTriggerTimeout(d time.Duration) Option {
-	return func(r *Refresher) {
-		if d > 0 {
-			r.timeout = d
-		}
-	}
-}
-
-// WithMetrics sets the collectors (default: unregistered ones).
-func WithMetrics(m *Metrics) Option {
-	return func(r *Refresher) { r.metrics = m }
-}
-
-// WithLogger sets the logger. Default slog.Default().
-func WithLogger(l *slog.Logger) Option {
-	return func(r *Refresher) { r.log = l }
-}
-
-// WithClock replaces time.Now for the guards (tests).
-func WithClock(now func() time.Time) Option {
-	return func(r *Refresher) { r.now = now }
-}
-
-// WithAttemptHook calls f after every attempt, pending ones included
-// (tests, and callers that want their own accounting).
-func WithAttemptHook(f func(Trigger)) Option {
-	return func(r *Refresher) { r.onAttempt = f }
-}
+// Defaults of the refresher's pace.
+const (
+	DefaultRate          = 20
+	DefaultBurst         = 50
+	DefaultWorkers       = 4
+	DefaultCheckTimeout  = 30 * time.Second
+	defaultCheckParallel = 8
+)
 
 // NewRefresher returns a refresher over the tracker's apps.
 func NewRefresher(tracker *Tracker, resolver Resolver, backend Backend, opts ...Option) *Refresher {
 	r := &Refresher{
-		tracker:    tracker,
-		resolver:   resolver,
-		backend:    backend,
-		interval:   2 * time.Minute,
-		maxBackoff: 30 * time.Minute,
-		startup:    rate.NewLimiter(rate.Limit(1), 1),
-		timeout:    90 * time.Second,
-		log:        slog.Default(),
-		now:        time.Now,
-		pending:    map[string]bool{},
-		wakeCh:     make(chan struct{}, 1),
+		tracker:       tracker,
+		resolver:      resolver,
+		backend:       backend,
+		elector:       AlwaysLeader{},
+		interval:      2 * time.Minute,
+		maxBackoff:    30 * time.Minute,
+		startup:       rate.NewLimiter(rate.Limit(1), 1),
+		limiter:       rate.NewLimiter(DefaultRate, DefaultBurst),
+		workers:       DefaultWorkers,
+		timeout:       90 * time.Second,
+		checkTimeout:  DefaultCheckTimeout,
+		checkParallel: defaultCheckParallel,
+		log:           slog.Default(),
+		now:           time.Now,
+		pending:       map[string]bool{},
+		wakeCh:        make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(r)
 	}
+	r.queue = newTriggerQueue(r.now)
 	if r.metrics == nil {
 		r.metrics = NewMetrics(nil)
 	}
+	r.metrics.observe(r.queue)
 	for _, res := range []string{ResultTriggered, ResultPending, ResultNotFound, ResultError} {
 		r.metrics.Triggers.WithLabelValues(backend.Name(), res)
+	}
+	for _, src := range []string{sourcePass, sourceWake, sourceStartup} {
+		r.metrics.Queued.WithLabelValues(src)
 	}
 	return r
 }
@@ -159,11 +104,14 @@ func NewRefresher(tracker *Tracker, resolver Resolver, backend Backend, opts ...
 // Interval is the polling interval.
 func (r *Refresher) Interval() time.Duration { return r.interval }
 
-// Wake asks Run to check, now, the apps using repository (a webhook saw a
-// push). It never blocks.
+// Wake asks the refresher to check, now, the apps using repository (a
+// webhook saw a push), named in any spelling the tracker's canonicaliser
+// reads (WithCanonicalRepository). It never blocks. A replica that does not lead
+// drops what it kept when it starts to lead: its first pass checks every
+// app.
 func (r *Refresher) Wake(repository string) {
 	r.wakeMu.Lock()
-	r.pending[CanonicalRepository(repository)] = true
+	r.pending[r.tracker.canonical(repository)] = true
 	r.wakeMu.Unlock()
 	select {
 	case r.wakeCh <- struct{}{}:
@@ -171,118 +119,239 @@ func (r *Refresher) Wake(repository string) {
 	}
 }
 
-// Run polls every interval and serves wake-ups until ctx ends. With a
-// start-up listing configured, that pass runs first, in the background.
+// Run takes part in the election until ctx ends and, while this replica
+// leads, polls every interval, serves wake-ups, runs the start-up sweep
+// once and drains the queue.
 func (r *Refresher) Run(ctx context.Context) error {
+	return r.elector.Run(ctx, r.lead)
+}
+
+func (r *Refresher) lead(ctx context.Context) {
+	r.metrics.Leader.Set(1)
+	defer r.metrics.Leader.Set(0)
+	// The first pass below covers the wake-ups received before leading.
+	r.takeWakes()
+	// What waits was checked by this leadership; the next one checks anew.
+	defer r.queue.clear()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ready := make(chan struct{})
+	if w, ok := r.backend.(Watcher); ok {
+		wg.Go(func() {
+			defer close(ready)
+			if err := w.Watch(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("no watched cache of Applications; hard refreshes read each Application first", "error", err)
+			}
+		})
+	} else {
+		close(ready)
+	}
+	for range r.workers {
+		wg.Go(func() { r.work(ctx) })
+	}
+	wg.Go(func() { r.serveWakes(ctx) })
+	select {
+	case <-ctx.Done():
+		return
+	case <-ready:
+	}
 	if r.lister != nil {
-		go func() {
-			if _, err := r.Startup(ctx); err != nil && ctx.Err() == nil {
+		wg.Go(func() {
+			if err := r.sweep(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("start-up listing of plugin Applications failed; tracked apps are still refreshed after their next render", "error", err)
 			}
-		}()
+		})
 	}
+	// A new leader checks at once: the old one may have died mid-pass.
 	ticker := time.NewTicker(r.interval)
 	defer ticker.Stop()
 	for {
+		r.check(ctx, r.tracker.Keys(), lanePass)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-ticker.C:
-			r.RunOnce(ctx)
-		case <-r.wakeCh:
-			r.ProcessWakes(ctx)
 		}
 	}
 }
 
-// RunOnce checks every tracked app once and returns the attempts made.
+// work drains the queue: a token first, then the next app, so that an app
+// queued during a storm takes the next free slot.
+func (r *Refresher) work(ctx context.Context) {
+	for {
+		if err := r.limiter.Wait(ctx); err != nil {
+			return
+		}
+		w, waited, ok := r.queue.get(ctx)
+		if !ok {
+			return
+		}
+		r.process(ctx, w, waited)
+		r.queue.done(w.app.Key())
+	}
+}
+
+// serveWakes checks the apps of each woken repository in its own
+// goroutine, apart from the periodic pass, so that neither a long pass nor
+// a hung registry holds back a push to another repository.
+func (r *Refresher) serveWakes(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		for _, repo := range r.takeWakes() {
+			wg.Go(func() { r.check(ctx, r.tracker.KeysUsing(map[string]bool{repo: true}), laneWake+repo) })
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wakeCh:
+		}
+	}
+}
+
+func (r *Refresher) takeWakes() []string {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	repos := make([]string, 0, len(r.pending))
+	for repo := range r.pending {
+		repos = append(repos, repo)
+	}
+	r.pending = map[string]bool{}
+	sort.Strings(repos)
+	return repos
+}
+
+// RunOnce checks every tracked app once, fires the hard refreshes due in
+// the calling goroutine (at the configured rate), and returns the attempts
+// made. Run does the same in the background.
 func (r *Refresher) RunOnce(ctx context.Context) []Trigger {
-	return r.checkKeys(ctx, r.tracker.Keys())
+	r.check(ctx, r.tracker.Keys(), lanePass)
+	return r.drain(ctx)
 }
 
 // ProcessWakes checks the apps using the repositories passed to Wake since
-// the last call, and returns the attempts made.
+// the last call, fires what is due as RunOnce does, and returns the
+// attempts made.
 func (r *Refresher) ProcessWakes(ctx context.Context) []Trigger {
-	r.wakeMu.Lock()
-	repos := r.pending
-	r.pending = map[string]bool{}
-	r.wakeMu.Unlock()
-	if len(repos) == 0 {
-		return nil
+	for _, repo := range r.takeWakes() {
+		r.check(ctx, r.tracker.KeysUsing(map[string]bool{repo: true}), laneWake+repo)
 	}
-	return r.checkKeys(ctx, r.tracker.KeysUsing(repos))
+	return r.drain(ctx)
 }
 
-func (r *Refresher) checkKeys(ctx context.Context, keys []string) []Trigger {
+// Startup lists the Applications using the plugin and hard-refreshes those
+// not tracked yet, rate-limited, so that a restarted sidecar picks its apps
+// back up. It returns the attempts made. Run does this once per
+// leadership, through the queue.
+func (r *Refresher) Startup(ctx context.Context) ([]Trigger, error) {
+	err := r.sweep(ctx)
+	return r.drain(ctx), err
+}
+
+// sweep queues the untracked plugin Applications at the start-up rate.
+func (r *Refresher) sweep(ctx context.Context) error {
+	if r.lister == nil {
+		return errors.New("no Application lister configured")
+	}
+	apps, err := r.lister.ListApps(ctx, r.pluginNames)
+	if err != nil {
+		return err
+	}
+	r.log.Info("start-up listing found plugin Applications", "count", len(apps), "plugins", r.pluginNames)
+	for _, app := range apps {
+		if r.tracker.Tracked(app.Key()) {
+			continue
+		}
+		if err := r.startup.Wait(ctx); err != nil {
+			return err
+		}
+		if r.tracker.Tracked(app.Key()) {
+			continue // rendered while we waited
+		}
+		r.enqueue(laneStartup, work{app: app, reason: ReasonStartup})
+	}
+	return nil
+}
+
+// Sources of queued work, the `source` label of the queued metric.
+const (
+	sourcePass    = "pass"
+	sourceWake    = "wake"
+	sourceStartup = "startup"
+)
+
+func (r *Refresher) enqueue(lane string, w work) {
+	if !r.queue.add(lane, w) {
+		return
+	}
+	src := sourcePass
+	switch {
+	case lane == laneStartup:
+		src = sourceStartup
+	case strings.HasPrefix(lane, laneWake):
+		src = sourceWake
+	}
+	r.metrics.Queued.WithLabelValues(src).Inc()
+}
+
+// drain fires what waits in the queue, in the calling goroutine.
+func (r *Refresher) drain(ctx context.Context) []Trigger {
 	var out []Trigger
-	for _, k := range keys {
-		if ctx.Err() != nil {
+	for ctx.Err() == nil {
+		w, waited, ok := r.queue.tryGet()
+		if !ok {
 			break
 		}
-		if t, ok := r.check(ctx, k); ok {
+		if err := r.limiter.Wait(ctx); err != nil {
+			r.queue.done(w.app.Key())
+			break
+		}
+		t, ok := r.process(ctx, w, waited)
+		r.queue.done(w.app.Key())
+		if ok {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-// check re-resolves one app and triggers when a result changed.
-func (r *Refresher) check(ctx context.Context, key string) (Trigger, bool) {
-	s, ok := r.tracker.snapshot(key)
-	if !ok || len(s.specs) == 0 {
-		return Trigger{}, false
-	}
-	now := r.now()
+// due reports whether the guards let an app be triggered now.
+func (r *Refresher) due(s snapshot, now time.Time) bool {
 	if now.Before(s.retryAt) {
-		r.log.Debug("refresh backing off after an error", "app", key, "until", s.retryAt)
-		return Trigger{}, false
+		r.log.Debug("refresh backing off after an error", "app", s.app.Key(), "until", s.retryAt)
+		return false
 	}
 	if !s.lastTriggered.IsZero() && now.Sub(s.lastTriggered) < r.interval {
-		r.log.Debug("app refreshed less than one interval ago", "app", key, "interval", r.interval)
+		r.log.Debug("app refreshed less than one interval ago", "app", s.app.Key(), "interval", r.interval)
+		return false
+	}
+	return true
+}
+
+// process fires the hard refresh of one queued app, after checking again
+// what may have changed while it waited: a render may have caught up, a
+// trigger or a failure may have happened, the app may be gone.
+func (r *Refresher) process(ctx context.Context, w work, waited time.Duration) (Trigger, bool) {
+	key := w.app.Key()
+	if w.reason == ReasonStartup {
+		if r.tracker.Tracked(key) {
+			return Trigger{}, false
+		}
+		return r.fire(ctx, w.app, ReasonStartup, nil, waited), true
+	}
+	s, ok := r.tracker.snapshot(key)
+	if !ok || !r.due(s, r.now()) {
 		return Trigger{}, false
 	}
-	// Resolve returns what did resolve beside the joined failures; an image
-	// that fails is left out of the comparison, the others still count.
-	results, err := r.resolver.Resolve(ctx, s.specs)
-	if err != nil {
-		r.log.Warn("re-resolving images failed; those images are not compared this round", "app", key, "error", err)
-	}
-	changes := Diff(s.specs, s.rendered, results)
+	changes := Diff(s.specs, s.rendered, w.fresh)
 	if len(changes) == 0 {
 		return Trigger{}, false
 	}
-	return r.fire(ctx, s.app, ReasonChanged, changes), true
+	return r.fire(ctx, s.app, ReasonChanged, changes, waited), true
 }
 
-// Startup lists the Applications using the plugin and hard-refreshes those
-// not tracked yet, rate-limited, so that a restarted sidecar picks its apps
-// back up. It returns the attempts made.
-func (r *Refresher) Startup(ctx context.Context) ([]Trigger, error) {
-	if r.lister == nil {
-		return nil, errors.New("no Application lister configured")
-	}
-	apps, err := r.lister.ListApps(ctx, r.pluginNames)
-	if err != nil {
-		return nil, err
-	}
-	r.log.Info("start-up listing found plugin Applications", "count", len(apps), "plugins", r.pluginNames)
-	var out []Trigger
-	for _, app := range apps {
-		if r.tracker.Tracked(app.Key()) {
-			continue
-		}
-		if err := r.startup.Wait(ctx); err != nil {
-			return out, err
-		}
-		if r.tracker.Tracked(app.Key()) {
-			continue // rendered while we waited
-		}
-		out = append(out, r.fire(ctx, app, ReasonStartup, nil))
-	}
-	return out, nil
-}
-
-func (r *Refresher) fire(ctx context.Context, app App, reason string, changes []Change) Trigger {
+func (r *Refresher) fire(ctx context.Context, app App, reason string, changes []Change, waited time.Duration) Trigger {
 	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	err := r.backend.Refresh(callCtx, app)
 	cancel()
@@ -300,7 +369,7 @@ func (r *Refresher) fire(ctx context.Context, app App, reason string, changes []
 	}
 	r.tracker.noteTrigger(t, r.backoff)
 	r.metrics.Triggers.WithLabelValues(t.Backend, t.Result).Inc()
-	attrs := []any{"app", app.Key(), "reason", reason, "backend", t.Backend, "result", t.Result}
+	attrs := []any{"app", app.Key(), "reason", reason, "backend", t.Backend, "result", t.Result, "queued", waited}
 	for _, c := range changes {
 		attrs = append(attrs, slog.Group("image", "alias", c.Alias, "image", c.Image, "from", c.From, "to", c.To))
 	}
@@ -327,42 +396,4 @@ func (r *Refresher) backoff(failures int) time.Duration {
 		d *= 2
 	}
 	return min(d, r.maxBackoff)
-}
-
-// Diff compares fresh results with the rendered ones, alias by alias. The
-// tag always counts; the digest counts when the spec writes it into the
-// manifests (pin digest or tag+digest, or the digest strategy). Pinned or
-// paused images, and aliases missing on either side, never count.
-func Diff(specs []resolve.Spec, rendered, fresh []resolve.Result) []Change {
-	old := map[string]resolve.Result{}
-	for _, r := range rendered {
-		old[r.Alias] = r
-	}
-	now := map[string]resolve.Result{}
-	for _, r := range fresh {
-		now[r.Alias] = r
-	}
-	var changes []Change
-	for _, s := range specs {
-		n, ok := now[s.Alias]
-		o, had := old[s.Alias]
-		// Pinned when rendered (by option or chart values) or paused: the
-		// registry cannot change the output. Missing on either side: nothing
-		// to compare.
-		if !ok || !had || o.Pinned || n.Pinned || o.Paused || n.Paused || n.Tag == "" {
-			continue
-		}
-		withDigest := s.Options.Pin == resolve.PinDigest || s.Options.Pin == resolve.PinTagDigest || s.Options.Strategy == resolve.StrategyDigest
-		if from, to := version(o, withDigest), version(n, withDigest); from != to {
-			changes = append(changes, Change{Alias: s.Alias, Image: s.Image, From: from, To: to})
-		}
-	}
-	return changes
-}
-
-func version(r resolve.Result, withDigest bool) string {
-	if withDigest && r.Digest != "" {
-		return r.Tag + "@" + r.Digest
-	}
-	return r.Tag
 }

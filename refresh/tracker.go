@@ -7,15 +7,15 @@
 package refresh
 
 import (
+	"context"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 )
 
 // App identifies the Argo CD Application a render was for.
@@ -29,16 +29,6 @@ type App struct {
 
 // Key is "<namespace>/<name>", unique per Application.
 func (a App) Key() string { return a.Namespace + "/" + a.Name }
-
-// ParseAppName splits ARGOCD_APP_NAME. Argo CD names Applications outside
-// its control-plane namespace "<namespace>_<name>"; a plain name lives in
-// defaultNamespace. Kubernetes names cannot hold '_', so the split is exact.
-func ParseAppName(appName, defaultNamespace string) (namespace, name string) {
-	if ns, n, ok := strings.Cut(appName, "_"); ok && ns != "" && n != "" {
-		return ns, n
-	}
-	return defaultNamespace, appName
-}
 
 // Change is one image whose resolution differs from what was rendered.
 type Change struct {
@@ -93,28 +83,57 @@ type AppStatus struct {
 	History     []Trigger     `json:"history,omitempty"`
 }
 
-type tracked struct {
-	app        App
-	specs      []resolve.Spec
-	rendered   []resolve.Result
-	renderedAt time.Time
-
-	lastTrigger   *Trigger
-	lastTriggered time.Time // last successful trigger
-	failures      int
-	retryAt       time.Time
+// triggerState is the refresher's guard and back-off state per
+// Application, kept apart from the record so that a render never
+// overwrites it. Failures count only while newer than the last render (a
+// render resets the back-off).
+type triggerState struct {
+	LastTrigger   *Trigger  `json:"lastTrigger,omitempty"`
+	LastTriggered time.Time `json:"lastTriggered,omitzero"`
+	Failures      int       `json:"failures,omitempty"`
+	FailedAt      time.Time `json:"failedAt,omitzero"`
+	RetryAt       time.Time `json:"retryAt,omitzero"`
 }
 
+// current drops failures older than the last render.
+func (s triggerState) current(renderedAt time.Time) triggerState {
+	if !s.FailedAt.After(renderedAt) {
+		s.Failures, s.RetryAt = 0, time.Time{}
+	}
+	return s
+}
+
+// Store layout of the tracker (under the store's own prefix).
+const (
+	keyApp     = "app|"    // app|<namespace>/<name> -> record (tracker_records.go)
+	keyTrigger = "trig|"   // trig|<namespace>/<name> -> triggerState
+	keyUses    = "uses|"   // uses|<repository>|<namespace>/<name>: the app renders an image of the repository
+	keyHistory = "history" // capped list of Trigger
+	// recordTTL forgets Applications not rendered for a week; Argo CD
+	// renders every Application at least once a day (its manifest cache
+	// expires after 24h by default).
+	recordTTL      = 7 * 24 * time.Hour
+	triggerVersion = 1
+	historyVersion = 1
+)
+
 // Tracker remembers, per Application, the specs of its last render and what
-// they resolved to, plus a bounded history of hard-refresh triggers. It is
-// safe for concurrent use.
+// they resolved to, plus a bounded history of hard-refresh triggers. Its
+// data lives in a store.Store: the process's memory by default, or the
+// Redis that several replicas share, so that whichever replica refreshes
+// knows every tracked Application. It is safe for concurrent use.
 type Tracker struct {
-	mu         sync.Mutex
-	apps       map[string]*tracked
-	history    []Trigger
+	store      store.Store
+	codecs     recordCodecs
+	triggers   store.Typed[triggerState]
+	history    store.Typed[Trigger]
 	maxHistory int
 	defaultNS  string
 	now        func() time.Time
+	log        *slog.Logger
+	// canonical spells repositories for the uses| index and for
+	// comparisons with pushes (see WithCanonicalRepository).
+	canonical func(repository string) string
 }
 
 // TrackerOption configures a Tracker.
@@ -124,6 +143,19 @@ type TrackerOption func(*Tracker)
 // CD's control-plane namespace). Default "argocd".
 func WithDefaultNamespace(ns string) TrackerOption {
 	return func(t *Tracker) { t.defaultNS = ns }
+}
+
+// WithCanonicalRepository spells repositories the way the resolver does,
+// registries.conf applied (serve passes (*resolve.Resolver).
+// CanonicalRepository), so that a spec's image and a webhook's repository
+// compare equal. Default: resolve.CanonicalRepository, which knows no
+// registries.conf.
+func WithCanonicalRepository(canonical func(repository string) string) TrackerOption {
+	return func(t *Tracker) {
+		if canonical != nil {
+			t.canonical = canonical
+		}
+	}
 }
 
 // WithHistorySize bounds the trigger history. Default 256.
@@ -140,23 +172,50 @@ func WithTrackerClock(now func() time.Time) TrackerOption {
 	return func(t *Tracker) { t.now = now }
 }
 
+// WithTrackerStore keeps the tracker's data in s (default: a store.Memory
+// of this process).
+func WithTrackerStore(s store.Store) TrackerOption {
+	return func(t *Tracker) { t.store = s }
+}
+
+// WithTrackerLogger logs store failures at debug level (default: discard;
+// the store logs its own state changes).
+func WithTrackerLogger(l *slog.Logger) TrackerOption {
+	return func(t *Tracker) { t.log = l }
+}
+
 // NewTracker returns an empty Tracker.
 func NewTracker(opts ...TrackerOption) *Tracker {
 	t := &Tracker{
-		apps:       map[string]*tracked{},
 		maxHistory: 256,
 		defaultNS:  "argocd",
 		now:        time.Now,
+		log:        slog.New(slog.DiscardHandler),
+		canonical:  resolve.CanonicalRepository,
 	}
 	for _, o := range opts {
 		o(t)
 	}
+	if t.store == nil {
+		t.store = store.NewMemory(store.WithClock(t.now))
+	}
+	t.codecs = newRecordCodecs(t.store)
+	t.triggers = store.NewTyped[triggerState](t.store, keyTrigger, triggerVersion)
+	t.history = store.NewTyped[Trigger](t.store, keyHistory, historyVersion)
 	return t
+}
+
+func (t *Tracker) failed(op string, err error) {
+	if err != nil {
+		t.log.Debug("tracker store call failed", "op", op, "error", err)
+	}
 }
 
 // Record remembers one render: the app, the specs it asked for and the
 // results it rendered. A later Record for the same app replaces the
-// previous one (it is what Argo CD now shows).
+// previous one (it is what Argo CD now shows). Specs and rendered versions
+// are kept once however many Applications share them (tracker_records.go);
+// each render extends their lifetime with the record's.
 func (t *Tracker) Record(app App, specs []resolve.Spec, results []resolve.Result) {
 	if app.Name == "" {
 		return
@@ -164,62 +223,90 @@ func (t *Tracker) Record(app App, specs []resolve.Spec, results []resolve.Result
 	if app.Namespace == "" {
 		app.Namespace = t.defaultNS
 	}
-	rendered := make([]resolve.Result, len(results))
-	for i, r := range results {
-		r.Candidates = nil // not needed to compare, and can be large
-		rendered[i] = r
+	ctx := context.Background()
+	key := app.Key()
+	rec := record{App: app, Specs: make([]string, 0, len(specs)), Rendered: make([]string, 0, len(results)), RenderedAt: t.now()}
+	writes := map[string]shared{}
+	for _, s := range specs {
+		h, err := intern(t.codecs.specs, s, writes)
+		if err != nil {
+			t.failed("record", err)
+			return
+		}
+		rec.Specs = append(rec.Specs, h)
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.apps[app.Key()]
-	if !ok {
-		e = &tracked{}
-		t.apps[app.Key()] = e
+	for _, r := range results {
+		h, err := intern(t.codecs.rendered, renderedOf(r), writes)
+		if err != nil {
+			t.failed("record", err)
+			return
+		}
+		rec.Rendered = append(rec.Rendered, h)
 	}
-	e.app = app
-	e.specs = append([]resolve.Spec(nil), specs...)
-	e.rendered = rendered
-	e.renderedAt = t.now()
-	e.failures = 0
-	e.retryAt = time.Time{}
+	// The shared values first: a record is never read before what it
+	// names.
+	for _, w := range writes {
+		t.failed("record", t.store.Set(ctx, w.key, w.value, recordTTL))
+	}
+	t.failed("record", t.codecs.records.Set(ctx, key, rec, recordTTL))
+	seen := map[string]bool{}
+	for _, s := range specs {
+		repo := t.canonical(s.Image)
+		if seen[repo] {
+			continue
+		}
+		seen[repo] = true
+		t.failed("record", t.store.Set(ctx, keyUses+repo+"|"+key, []byte("1"), recordTTL))
+	}
 }
 
 // Forget drops an app (it was deleted, or it no longer uses the plugin).
 func (t *Tracker) Forget(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.apps, key)
+	ctx := context.Background()
+	t.failed("forget", t.codecs.records.Delete(ctx, key))
+	t.failed("forget", t.triggers.Delete(ctx, key))
 }
 
 // Tracked reports whether the app with this key has been recorded.
 func (t *Tracker) Tracked(key string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.apps[key]
-	return ok
+	vals, err := t.store.Get(context.Background(), t.codecs.records.Key(key))
+	t.failed("tracked", err)
+	return err == nil && t.codecs.exists(vals[0])
 }
 
 // Keys lists the tracked apps, sorted.
 func (t *Tracker) Keys() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	keys := make([]string, 0, len(t.apps))
-	for k := range t.apps {
-		keys = append(keys, k)
-	}
+	keys, err := t.codecs.records.Keys(context.Background(), "")
+	t.failed("keys", err)
 	sort.Strings(keys)
 	return keys
 }
 
 // KeysUsing lists the tracked apps with at least one image in repositories
-// (canonical names, see CanonicalRepository), sorted.
+// (canonical names, see WithCanonicalRepository), sorted.
 func (t *Tracker) KeysUsing(repositories map[string]bool) []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	ctx := context.Background()
+	candidates := map[string]bool{}
+	for repo := range repositories {
+		prefix := keyUses + repo + "|"
+		keys, err := t.store.Keys(ctx, prefix)
+		t.failed("keys using", err)
+		for _, k := range keys {
+			candidates[strings.TrimPrefix(k, prefix)] = true
+		}
+	}
+	list := make([]string, 0, len(candidates))
+	for k := range candidates {
+		list = append(list, k)
+	}
+	// The index may name an app whose later render dropped the image: the
+	// record decides.
+	recs, err := t.codecs.read(ctx, t.store, list)
+	t.failed("keys using", err)
 	var keys []string
-	for k, e := range t.apps {
-		for _, s := range e.specs {
-			if repositories[CanonicalRepository(s.Image)] {
+	for k, rec := range recs {
+		for _, s := range rec.specs {
+			if repositories[t.canonical(s.Image)] {
 				keys = append(keys, k)
 				break
 			}
@@ -229,58 +316,109 @@ func (t *Tracker) KeysUsing(repositories map[string]bool) []string {
 	return keys
 }
 
-// CanonicalRepository spells a repository the way go-containerregistry
-// does ("nginx" → "index.docker.io/library/nginx"), so that webhook events
-// and specs compare equal. Unparsable input is returned unchanged.
-func CanonicalRepository(repo string) string {
-	r, err := name.NewRepository(repo, name.WeakValidation)
-	if err != nil {
-		return repo
-	}
-	return r.Name()
-}
-
 // History returns the trigger history, oldest first.
 func (t *Tracker) History() []Trigger {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]Trigger(nil), t.history...)
+	raw, err := t.store.Range(context.Background(), keyHistory)
+	t.failed("history", err)
+	out := make([]Trigger, 0, len(raw))
+	for _, b := range raw {
+		if tr, ok := t.history.Decode(b); ok {
+			out = append(out, tr)
+		}
+	}
+	return out
 }
 
-// Apps returns the status of every tracked app, sorted by key, each with
-// its own part of the history. Repository URLs lose any user info.
+// Apps returns the status of every tracked app (see EachApp).
 func (t *Tracker) Apps() []AppStatus {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	var out []AppStatus
+	t.failed("apps", t.EachApp(context.Background(), "", func(st AppStatus) bool {
+		out = append(out, st)
+		return true
+	}))
+	return out
+}
+
+// EachApp calls fn with the status of every tracked Application, sorted by
+// key, each with its own part of the trigger history, until fn returns
+// false. app selects one: "<namespace>/<name>", or a name in any
+// namespace. Records are read a chunk at a time, so a listing of every
+// Application holds the keys and one chunk. Repository URLs lose any user
+// info.
+func (t *Tracker) EachApp(ctx context.Context, app string, fn func(AppStatus) bool) error {
+	app = strings.TrimSpace(app)
+	var keys []string
+	if strings.Contains(app, "/") {
+		keys = []string{app}
+	} else {
+		all, err := t.codecs.records.Keys(ctx, "")
+		if err != nil {
+			return err
+		}
+		for _, k := range all {
+			if app == "" || strings.HasSuffix(k, "/"+app) {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+	}
 	byApp := map[string][]Trigger{}
-	for _, h := range t.history {
+	for _, h := range t.History() {
 		byApp[h.App.Key()] = append(byApp[h.App.Key()], h)
 	}
-	out := make([]AppStatus, 0, len(t.apps))
-	for k, e := range t.apps {
-		st := AppStatus{App: redactApp(e.app), RenderedAt: e.renderedAt, History: byApp[k]}
-		for _, r := range e.rendered {
-			st.Images = append(st.Images, ImageStatus{
-				Alias: r.Alias, Image: r.Image, Strategy: r.Strategy,
-				Tag: r.Tag, Digest: r.Digest, Pinned: r.Pinned,
-			})
+	for start := 0; start < len(keys); start += recordChunk {
+		part := keys[start:min(start+recordChunk, len(keys))]
+		recs, err := t.codecs.read(ctx, t.store, part)
+		if err != nil {
+			return err
 		}
-		if e.lastTrigger != nil {
-			lt := *e.lastTrigger
-			lt.App = redactApp(lt.App)
-			st.LastTrigger = &lt
+		trigs, err := t.triggers.GetMany(ctx, part...)
+		if err != nil {
+			return err
 		}
-		if !e.retryAt.IsZero() {
-			ra := e.retryAt
-			st.RetryAfter = &ra
+		for _, k := range part {
+			rec, ok := recs[k]
+			if !ok {
+				continue
+			}
+			if !fn(t.status(rec, trigs[k], byApp[k])) {
+				return nil
+			}
 		}
-		for i := range st.History {
-			st.History[i].App = redactApp(st.History[i].App)
-		}
-		out = append(out, st)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].App.Key() < out[j].App.Key() })
-	return out
+	return nil
+}
+
+// status is what /debug/apps shows of one record.
+func (t *Tracker) status(rec tracked, trig triggerState, history []Trigger) AppStatus {
+	st := AppStatus{App: redactApp(rec.app), RenderedAt: rec.renderedAt, History: history}
+	for _, r := range rec.rendered {
+		st.Images = append(st.Images, ImageStatus{
+			Alias: r.Alias, Image: r.Image, Strategy: r.Strategy,
+			Tag: r.Tag, Digest: r.Digest, Pinned: r.Pinned,
+		})
+	}
+	trig = trig.current(rec.renderedAt)
+	if trig.LastTrigger != nil {
+		lt := *trig.LastTrigger
+		lt.App = redactApp(lt.App)
+		st.LastTrigger = &lt
+	}
+	if !trig.RetryAt.IsZero() {
+		ra := trig.RetryAt
+		st.RetryAfter = &ra
+	}
+	for i := range st.History {
+		st.History[i].App = redactApp(st.History[i].App)
+	}
+	return st
+}
+
+// Specs returns the specs of an Application's last render, for explaining
+// what they resolve to now.
+func (t *Tracker) Specs(key string) ([]resolve.Spec, bool) {
+	rec, _, ok := t.load(context.Background(), key)
+	return rec.specs, ok
 }
 
 // redactApp removes credentials a repository URL may carry
@@ -293,8 +431,8 @@ func redactApp(a App) App {
 	return a
 }
 
-// snapshot is what the refresher needs to check one app, copied under the
-// lock.
+// snapshot is what the refresher needs to check one app, read from the
+// store.
 type snapshot struct {
 	app           App
 	specs         []resolve.Spec
@@ -303,46 +441,84 @@ type snapshot struct {
 	retryAt       time.Time
 }
 
+// load reads an app's record, the values it shares and its trigger
+// state.
+func (t *Tracker) load(ctx context.Context, key string) (tracked, triggerState, bool) {
+	vals, err := t.store.Get(ctx, t.codecs.records.Key(key), t.triggers.Key(key))
+	t.failed("snapshot", err)
+	if err != nil {
+		return tracked{}, triggerState{}, false
+	}
+	recs := map[string]tracked{}
+	t.failed("snapshot", t.codecs.expand(ctx, t.store, []string{key}, vals[:1], recs))
+	rec, ok := recs[key]
+	if !ok {
+		return tracked{}, triggerState{}, false
+	}
+	trig, _ := t.triggers.Decode(vals[1])
+	return rec, trig.current(rec.renderedAt), true
+}
+
 func (t *Tracker) snapshot(key string) (snapshot, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.apps[key]
+	rec, trig, ok := t.load(context.Background(), key)
 	if !ok {
 		return snapshot{}, false
 	}
+	return newSnapshot(rec, trig), true
+}
+
+// snapshots reads the snapshots of keys a chunk at a time (found ones
+// only).
+func (t *Tracker) snapshots(ctx context.Context, keys []string) map[string]snapshot {
+	out := make(map[string]snapshot, len(keys))
+	for start := 0; start < len(keys); start += recordChunk {
+		part := keys[start:min(start+recordChunk, len(keys))]
+		recs, err := t.codecs.read(ctx, t.store, part)
+		t.failed("snapshot", err)
+		trigs, err := t.triggers.GetMany(ctx, part...)
+		t.failed("snapshot", err)
+		for k, rec := range recs {
+			out[k] = newSnapshot(rec, trigs[k].current(rec.renderedAt))
+		}
+	}
+	return out
+}
+
+func newSnapshot(rec tracked, trig triggerState) snapshot {
 	return snapshot{
-		app: e.app, specs: e.specs, rendered: e.rendered,
-		lastTriggered: e.lastTriggered, retryAt: e.retryAt,
-	}, true
+		app: rec.app, specs: rec.specs, rendered: rec.rendered,
+		lastTriggered: trig.LastTriggered, retryAt: trig.RetryAt,
+	}
 }
 
 // noteTrigger stores the outcome of an attempt: the history (pending
 // attempts are not triggers and stay out of it), the guard and back-off
 // state, and forgets apps that no longer exist.
 func (t *Tracker) noteTrigger(tr Trigger, backoff func(failures int) time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	ctx := context.Background()
 	if tr.Result != ResultPending {
-		t.history = append(t.history, tr)
-		if over := len(t.history) - t.maxHistory; over > 0 {
-			t.history = append([]Trigger(nil), t.history[over:]...)
+		if b, err := t.history.Encode(tr); err == nil {
+			t.failed("history", t.store.Append(ctx, keyHistory, b, t.maxHistory, recordTTL))
 		}
 	}
-	e, ok := t.apps[tr.App.Key()]
+	key := tr.App.Key()
+	_, trig, ok := t.load(ctx, key)
 	if !ok {
 		return
 	}
 	switch tr.Result {
 	case ResultTriggered:
-		e.lastTrigger = &tr
-		e.lastTriggered = tr.Time
-		e.failures = 0
-		e.retryAt = time.Time{}
+		trig = triggerState{LastTrigger: &tr, LastTriggered: tr.Time}
 	case ResultNotFound:
-		delete(t.apps, tr.App.Key())
+		t.Forget(key)
+		return
 	case ResultError:
-		e.lastTrigger = &tr
-		e.failures++
-		e.retryAt = tr.Time.Add(backoff(e.failures))
+		trig.LastTrigger = &tr
+		trig.Failures++
+		trig.FailedAt = tr.Time
+		trig.RetryAt = tr.Time.Add(backoff(trig.Failures))
+	default:
+		return
 	}
+	t.failed("trigger", t.triggers.Set(ctx, key, trig, recordTTL))
 }

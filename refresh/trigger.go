@@ -92,3 +92,12 @@ func hasRefreshAnnotation(obj map[string]any) bool {
 	_, ok := ann[RefreshAnnotation]
 	return ok
 }
+
+// Watcher is a Backend that reads Applications from a watched cache. The
+// refresher runs the cache while it leads.
+type Watcher interface {
+	// Watch starts the cache, which stops when ctx ends, and returns once
+	// it has synced, or with an error when it cannot (the backend then
+	// reads each Application from the API).
+	Watch(ctx context.Context) error
+}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/untar"
 )
 
 // copyCharts copies testdata/charts into a fresh temporary folder, so that
@@ -186,3 +188,41 @@ func imageLines(out *Output) []string {
 	}
 	return lines
 }
+
+// treeOf holds the files under dir in memory, as the server receives a
+// repository.
+func treeOf(t testing.TB, dir string) *untar.Tree {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		files[filepath.ToSlash(rel)] = data
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := untar.NewTree(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+func treeOfFiles(t testing.TB, files map[string][]byte) *untar.Tree {
+	t.Helper()
+	tree, err := untar.NewTree(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+func containsErr(err error, want string) bool { return strings.Contains(err.Error(), want) }

@@ -25,6 +25,22 @@ type paths struct {
 	spec     valuePath
 	shasum   valuePath
 	override valuePath
+	// defaulted holds the options whose path was not given by the user.
+	defaulted map[string]bool
+}
+
+// option names the option a path of this alias comes from, and whether the
+// path is that option's default.
+func (p paths) option(vp valuePath) (string, bool) {
+	for _, o := range []struct {
+		name string
+		path valuePath
+	}{{"helm.image-tag", p.tag}, {"helm.image-name", p.name}, {"helm.image-spec", p.spec}, {"helm.image-shasum", p.shasum}, {"helm.override-tag", p.override}} {
+		if o.path != nil && o.path.String() == vp.String() {
+			return o.name, p.defaulted[o.name]
+		}
+	}
+	return "", false
 }
 
 // resolvePaths applies the path defaults of DESIGN section 3 and checks the
@@ -49,7 +65,7 @@ func resolvePaths(images []Image) ([]paths, error) {
 			strings.Join(unnamed, ", "))
 	}
 	for _, img := range images {
-		p := paths{alias: img.Alias}
+		p := paths{alias: img.Alias, defaulted: map[string]bool{}}
 		var err error
 		parse := func(opt, s string) valuePath {
 			if err != nil || s == "" {
@@ -64,6 +80,7 @@ func resolvePaths(images []Image) ([]paths, error) {
 		tag := img.TagPath
 		if tag == "" && img.SpecPath == "" {
 			tag = DefaultTagPath
+			p.defaulted["helm.image-tag"] = true
 		}
 		p.tag = parse("helm.image-tag", tag)
 		p.name = parse("helm.image-name", img.NamePath)
@@ -75,9 +92,11 @@ func resolvePaths(images []Image) ([]paths, error) {
 		}
 		if p.shasum == nil && p.tag != nil {
 			p.shasum = p.tag.sibling("shasum")
+			p.defaulted["helm.image-shasum"] = true
 		}
 		if p.override == nil && p.tag != nil {
 			p.override = p.tag.sibling("overrideTag")
+			p.defaulted["helm.override-tag"] = true
 		}
 		out = append(out, p)
 	}
@@ -161,19 +180,51 @@ func scalarString(v interface{}) (string, bool) {
 type write struct {
 	path  valuePath
 	value string
+	alias string
+	// option names the path for errors ("helm.image-tag"); defaulted is
+	// set when the user did not give the path.
+	option    string
+	defaulted bool
+	// clear marks a write that only empties a value (the shasum of a
+	// pinned image): it is skipped when the values lack the path.
+	clear bool
 }
 
-// injection computes the writes of one alias and its report.
-func injection(img Image, p paths, effective map[string]interface{}, params map[string]string) ([]write, Injection, error) {
+// expectation is the reference the rendered manifests must show for one
+// alias: its repository with the written tag or digest.
+type expectation struct {
+	alias      string
+	repository string
+	tag        string
+	digest     string
+}
+
+// String is the reference as it would appear in a manifest.
+func (e expectation) String() string {
+	switch {
+	case e.tag != "" && e.digest != "":
+		return e.repository + ":" + e.tag + "@" + e.digest
+	case e.digest != "":
+		return e.repository + "@" + e.digest
+	}
+	return e.repository + ":" + e.tag
+}
+
+// injection computes the writes of one alias, its report and what the
+// rendered manifests must then reference.
+func injection(img Image, p paths, effective map[string]interface{}, params map[string]string) ([]write, Injection, expectation, error) {
 	inj := Injection{Alias: img.Alias, Values: map[string]string{}}
+	want := expectation{alias: img.Alias, repository: img.Repository}
 	var ws []write
-	add := func(vp valuePath, v string) {
+	put := func(vp valuePath, v string, clear bool) {
 		if vp == nil {
 			return
 		}
-		ws = append(ws, write{path: vp, value: v})
+		opt, defaulted := p.option(vp)
+		ws = append(ws, write{path: vp, value: v, alias: img.Alias, option: opt, defaulted: defaulted, clear: clear})
 		inj.Values[vp.String()] = v
 	}
+	add := func(vp valuePath, v string) { put(vp, v, false) }
 	needRepo := func() error {
 		if img.Repository == "" && (p.name != nil || p.spec != nil) {
 			return fmt.Errorf("image %s: helm.image-name/helm.image-spec are set but the image has no repository", displayAlias(img))
@@ -181,13 +232,14 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 		return nil
 	}
 	if err := needRepo(); err != nil {
-		return nil, inj, err
+		return nil, inj, want, err
 	}
 
 	if pn, ok := pinOf(img, p, effective, params); ok {
 		inj.Pinned = true
+		want.tag = pn.tag
 		add(p.tag, pn.tag)
-		add(p.shasum, "")
+		put(p.shasum, "", true)
 		if img.OverrideTag != "" && p.override != nil {
 			if v, ok := p.override.lookup(effective); ok {
 				if s, _ := scalarString(v); s != "" && s != img.OverrideTag {
@@ -197,7 +249,7 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 		}
 		add(p.name, img.Repository)
 		add(p.spec, img.Repository+":"+pn.tag)
-		return ws, inj, nil
+		return ws, inj, want, nil
 	}
 
 	mode := img.Pin
@@ -213,17 +265,19 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 	switch mode {
 	case PinTag:
 		if err := need("tag", img.Tag); err != nil {
-			return nil, inj, err
+			return nil, inj, want, err
 		}
+		want.tag = img.Tag
 		add(p.tag, img.Tag)
 		add(p.spec, img.Repository+":"+img.Tag)
 	case PinDigest:
 		if err := need("digest", img.Digest); err != nil {
-			return nil, inj, err
+			return nil, inj, want, err
 		}
 		if p.shasum == nil && p.spec == nil {
-			return nil, inj, fmt.Errorf("image %s: pin \"digest\" needs a shasum path (helm.image-shasum) or a spec path (helm.image-spec)", displayAlias(img))
+			return nil, inj, want, fmt.Errorf("image %s: pin \"digest\" needs a shasum path (helm.image-shasum) or a spec path (helm.image-spec)", displayAlias(img))
 		}
+		want.tag, want.digest = img.Tag, img.Digest
 		add(p.shasum, img.Digest)
 		if img.Tag != "" {
 			add(p.tag, img.Tag)
@@ -231,47 +285,52 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 		add(p.spec, img.Repository+"@"+img.Digest)
 	case PinTagAndDigest:
 		if err := need("tag", img.Tag); err != nil {
-			return nil, inj, err
+			return nil, inj, want, err
 		}
 		if err := need("digest", img.Digest); err != nil {
-			return nil, inj, err
+			return nil, inj, want, err
 		}
+		want.tag, want.digest = img.Tag, img.Digest
 		add(p.tag, img.Tag+"@"+img.Digest)
 		add(p.spec, img.Repository+":"+img.Tag+"@"+img.Digest)
 	default:
-		return nil, inj, fmt.Errorf("image %s: unknown pin %q (use tag, digest or tag+digest)", displayAlias(img), img.Pin)
+		return nil, inj, want, fmt.Errorf("image %s: unknown pin %q (use tag, digest or tag+digest)", displayAlias(img), img.Pin)
 	}
 	add(p.name, img.Repository)
-	return ws, inj, nil
+	return ws, inj, want, nil
 }
 
 // injections computes the writes of every image, refusing two aliases that
 // write the same path.
-func injections(images []Image, effective map[string]interface{}, params map[string]string) ([]write, []Injection, error) {
+func injections(images []Image, effective map[string]interface{}, params map[string]string) ([]write, []Injection, []expectation, error) {
 	ps, err := resolvePaths(images)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var (
-		all    []write
-		report []Injection
-		owner  = map[string]string{}
+		all     []write
+		report  []Injection
+		expects []expectation
+		owner   = map[string]string{}
 	)
 	for i, img := range images {
-		ws, inj, err := injection(img, ps[i], effective, params)
+		ws, inj, want, err := injection(img, ps[i], effective, params)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for _, w := range ws {
 			k := w.path.String()
 			if prev, ok := owner[k]; ok && prev != img.Alias {
-				return nil, nil, fmt.Errorf("images %q and %q both write value path %s: give each alias its own helm.image-tag/helm.image-spec", prev, img.Alias, k)
+				return nil, nil, nil, fmt.Errorf("images %q and %q both write value path %s: give each alias its own helm.image-tag/helm.image-spec", prev, img.Alias, k)
 			}
 			owner[k] = img.Alias
 		}
 		all = append(all, ws...)
 		report = append(report, inj)
+		if !img.SkipRenderedCheck {
+			expects = append(expects, want)
+		}
 	}
 	sort.SliceStable(report, func(i, j int) bool { return report[i].Alias < report[j].Alias })
-	return all, report, nil
+	return all, report, expects, nil
 }

@@ -33,12 +33,27 @@ func assertParity(t *testing.T, bin string, c parityCase, prepare func(root stri
 	if req.Dependencies == (DependencyOptions{}) {
 		req.Dependencies = testDeps(t)
 	}
+	// The same repository in memory, before the disk render fetches
+	// dependencies into it.
+	mem := req
+	mem.Repo, mem.RepoRoot, mem.ChartDir = treeOf(t, ours), ".", c.chart
+	mem.Dependencies = testDeps(t)
+	mem.Charts = NewChartCache(4)
 	out, err := Render(context.Background(), req)
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
 	if len(out.Manifests) == 0 {
 		t.Fatal("Render returned no manifests")
+	}
+	for i := range 2 { // the second time from the chart cache
+		memOut, err := Render(context.Background(), mem)
+		if err != nil {
+			t.Fatalf("Render from memory (%d): %v", i, err)
+		}
+		if got, want := normalised(memOut.Manifests), normalised(out.Manifests); got != want {
+			t.Fatalf("render from memory (%d) differs from the render on disk\n--- memory\n%s\n--- disk\n%s", i, got, want)
+		}
 	}
 
 	cliDeps := testDeps(t)

@@ -11,7 +11,6 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
 )
@@ -60,6 +59,9 @@ type Prepared struct {
 	user      map[string]interface{} // merged user values, no injection
 	effective map[string]interface{} // chart defaults coalesced with user
 	params    map[string]string      // explicit parameters by canonical path
+	// disabled names the sub-charts (by alias when they have one) that the
+	// values disable for this render.
+	disabled map[string]bool
 }
 
 // Prepare checks the request, loads the chart (fetching missing
@@ -72,16 +74,12 @@ func prepare(req Request) (*Prepared, error) {
 	if req.ChartDir == "" {
 		return nil, errors.New("render: no chart directory given")
 	}
-	if req.RepoRoot == "" {
-		req.RepoRoot = req.ChartDir
-	}
-	if !filepath.IsAbs(req.ChartDir) {
-		req.ChartDir = filepath.Join(req.RepoRoot, req.ChartDir)
-	}
-	req.RepoRoot = filepath.Clean(req.RepoRoot)
-	req.ChartDir = filepath.Clean(req.ChartDir)
-	if !within(req.RepoRoot, req.ChartDir) {
-		return nil, fmt.Errorf("render: chart directory %s is outside the repository %s", req.ChartDir, req.RepoRoot)
+	if req.Repo != nil {
+		if err := memoryPaths(&req); err != nil {
+			return nil, err
+		}
+	} else if err := diskPaths(&req); err != nil {
+		return nil, err
 	}
 	if req.ReleaseName == "" {
 		req.ReleaseName = DefaultReleaseName
@@ -91,19 +89,24 @@ func prepare(req Request) (*Prepared, error) {
 	}
 	kv, err := parseKubeVersion(req.KubeVersion)
 	if err != nil {
-		return nil, err
+		return nil, atStage(StageKubeVersion, err)
 	}
 	user, err := userValues(&req)
 	if err != nil {
-		return nil, err
+		return nil, atStage(StageValues, err)
 	}
-	ch, err := loadChart(req.RepoRoot, req.ChartDir, req.Dependencies)
-	if err != nil {
-		return nil, err
+	var ch *chart.Chart
+	if req.Repo != nil {
+		ch, err = loadChartMemory(req)
+	} else {
+		ch, err = loadChart(req.RepoRoot, req.ChartDir, req.Dependencies)
 	}
-	eff, err := chartutil.CoalesceValues(ch, deepCopyMap(user))
 	if err != nil {
-		return nil, fmt.Errorf("chart %s: merging values: %w", ch.Name(), err)
+		return nil, atStage(StageChart, err)
+	}
+	eff, disabled, err := effectiveValues(ch, user)
+	if err != nil {
+		return nil, atStage(StageMerge, fmt.Errorf("chart %s: %w", ch.Name(), err))
 	}
 	return &Prepared{
 		req:       req,
@@ -112,7 +115,69 @@ func prepare(req Request) (*Prepared, error) {
 		user:      user,
 		effective: eff,
 		params:    explicitParams(&req),
+		disabled:  disabled,
 	}, nil
+}
+
+// effectiveValues merges the chart's values with the user's the way the
+// render will see them: dependency aliases and conditions applied (on a
+// copy of the chart tree, since Helm rewrites the chart it processes), then
+// coalesced. It also reports the sub-charts the values disable.
+func effectiveValues(ch *chart.Chart, user map[string]interface{}) (map[string]interface{}, map[string]bool, error) {
+	if len(ch.Metadata.Dependencies) == 0 {
+		// No aliases or conditions to apply: coalescing is all.
+		eff, err := chartutil.CoalesceValues(ch, deepCopyMap(user))
+		return eff, nil, err
+	}
+	c := cloneChartTree(ch)
+	declared := map[string]bool{}
+	for _, d := range c.Metadata.Dependencies {
+		if d == nil {
+			continue
+		}
+		name := d.Name
+		if d.Alias != "" {
+			name = d.Alias
+		}
+		declared[name] = true
+	}
+	if err := chartutil.ProcessDependenciesWithMerge(c, deepCopyMap(user)); err != nil {
+		return nil, nil, err
+	}
+	for _, d := range c.Dependencies() {
+		delete(declared, d.Name())
+	}
+	eff, err := chartutil.CoalesceValues(c, deepCopyMap(user))
+	if err != nil {
+		return nil, nil, err
+	}
+	return eff, declared, nil
+}
+
+// cloneChartTree copies what Helm's dependency processing and rendering
+// change: the chart structs, the dependency metadata and the values (the
+// import-values of sub-charts are written into their parent's). Templates
+// and files are shared read-only.
+func cloneChartTree(c *chart.Chart) *chart.Chart {
+	out := *c
+	md := *c.Metadata
+	md.Dependencies = make([]*chart.Dependency, len(c.Metadata.Dependencies))
+	for i, d := range c.Metadata.Dependencies {
+		if d != nil {
+			dd := *d
+			md.Dependencies[i] = &dd
+		}
+	}
+	out.Metadata = &md
+	if c.Values != nil {
+		out.Values = deepCopyMap(c.Values)
+	}
+	deps := make([]*chart.Chart, 0, len(c.Dependencies()))
+	for _, d := range c.Dependencies() {
+		deps = append(deps, cloneChartTree(d))
+	}
+	out.SetDependencies(deps...)
+	return &out
 }
 
 // parseKubeVersion accepts "1.31", "v1.31" or "v1.31.2"; empty means
@@ -133,7 +198,7 @@ func parseKubeVersion(s string) (*chartutil.KubeVersion, error) {
 func (p *Prepared) Pins() (map[string]string, error) {
 	ps, err := resolvePaths(p.req.Images)
 	if err != nil {
-		return nil, err
+		return nil, atStage(StageInject, err)
 	}
 	out := map[string]string{}
 	for i, img := range p.req.Images {
@@ -157,43 +222,53 @@ func (p *Prepared) Render(ctx context.Context, images []Image) (*Output, error) 
 }
 
 func (p *Prepared) render(images []Image) (*Output, error) {
-	writes, report, err := injections(images, p.effective, p.params)
+	writes, report, expects, err := injections(images, p.effective, p.params)
 	if err != nil {
-		return nil, err
+		return nil, atStage(StageInject, err)
+	}
+	create := make(map[string]bool, len(images))
+	for _, img := range images {
+		create[img.Alias] = img.CreatePaths
 	}
 	vals := deepCopyMap(p.user)
 	for _, w := range writes {
+		skip, err := checkPath(w, p.effective, create[w.alias], p.disabled)
+		if err != nil {
+			return nil, atStage(StageInject, err)
+		}
+		if skip {
+			continue
+		}
 		if err := w.path.set(vals, p.effective, w.value); err != nil {
-			return nil, fmt.Errorf("injecting images: %w", err)
+			return nil, atStage(StageInject, err)
 		}
 	}
 	ch, err := p.takeChart()
 	if err != nil {
-		return nil, err
+		return nil, atStage(StageChart, err)
+	}
+	if !p.req.SkipSchemaValidation {
+		if err := validateValues(ch, vals); err != nil {
+			return nil, atStage(StageTemplate, fmt.Errorf("rendering chart %s: %w", ch.Name(), err))
+		}
 	}
 	text, err := p.template(ch, vals)
 	if err != nil {
-		return nil, err
+		return nil, atStage(StageTemplate, err)
 	}
-	return &Output{Manifests: SplitDocuments(text), Injections: report}, nil
+	out := &Output{Manifests: SplitDocuments(text), Injections: report}
+	if err := verifyRendered(out.Manifests, expects, report); err != nil {
+		return nil, atStage(StageVerify, err)
+	}
+	return out, nil
 }
 
-// takeChart hands out the loaded chart once; Helm changes a chart while
-// rendering it, so later renders load it again (dependencies are in place
-// by then).
+// takeChart hands out a copy of the loaded chart for one render: Helm
+// changes a chart while rendering it.
 func (p *Prepared) takeChart() (*chart.Chart, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.chart != nil {
-		ch := p.chart
-		p.chart = nil
-		return ch, nil
-	}
-	ch, err := loader.Load(p.req.ChartDir)
-	if err != nil {
-		return nil, fmt.Errorf("loading chart %s: %w", p.req.ChartDir, err)
-	}
-	return ch, nil
+	return cloneChartTree(p.chart), nil
 }
 
 // template renders like `helm template` in client mode and returns its
@@ -215,7 +290,9 @@ func (p *Prepared) template(ch *chart.Chart, vals map[string]interface{}) (strin
 	inst.IncludeCRDs = !p.req.SkipCRDs
 	inst.KubeVersion = p.kube
 	inst.APIVersions = chartutil.VersionSet(p.req.APIVersions)
-	inst.SkipSchemaValidation = p.req.SkipSchemaValidation
+	// validateValues has checked the values (Helm's own check would
+	// follow the schemas' references anywhere).
+	inst.SkipSchemaValidation = true
 
 	rel, err := inst.RunWithContext(context.Background(), ch, vals)
 	if err != nil {
@@ -269,4 +346,20 @@ func isTestHook(h *release.Hook) bool {
 		}
 	}
 	return false
+}
+
+// diskPaths checks and cleans the request's paths on disk.
+func diskPaths(req *Request) error {
+	if req.RepoRoot == "" {
+		req.RepoRoot = req.ChartDir
+	}
+	if !filepath.IsAbs(req.ChartDir) {
+		req.ChartDir = filepath.Join(req.RepoRoot, req.ChartDir)
+	}
+	req.RepoRoot = filepath.Clean(req.RepoRoot)
+	req.ChartDir = filepath.Clean(req.ChartDir)
+	if !within(req.RepoRoot, req.ChartDir) {
+		return fmt.Errorf("render: chart directory %s is outside the repository %s", req.ChartDir, req.RepoRoot)
+	}
+	return nil
 }

@@ -35,6 +35,16 @@ type Request struct {
 	// Dependencies says where chart dependencies missing from charts/ are
 	// fetched from; empty fields use Helm's HELM_* environment.
 	Dependencies DependencyOptions
+
+	// Repo, when set, is the repository in memory; RepoRoot and ChartDir
+	// are then slash paths in it (see Repository).
+	Repo Repository `json:"-"`
+	// Charts, when set, keeps loaded charts of repositories in memory by
+	// content; ChartKey is the chart's key (ChartKey; computed when
+	// empty). A caller that sends no chart files, counting on the cache,
+	// gives the key and gets ErrChartNotCached when the cache lacks it.
+	Charts   *ChartCache `json:"-"`
+	ChartKey string      `json:"chartKey,omitempty"`
 }
 
 // Image is one alias to inject. Paths are dotted Helm value paths, list
@@ -53,6 +63,15 @@ type Image struct {
 	SpecPath     string // written with the full reference when set
 	ShasumPath   string // default: sibling "shasum" of TagPath
 	OverridePath string // default: sibling "overrideTag" of TagPath
+
+	// CreatePaths allows writing paths the chart's merged values lack; by
+	// default such a path is an error (a typo would otherwise render the
+	// chart's own default).
+	CreatePaths bool
+	// SkipRenderedCheck turns off the check that the rendered manifests
+	// reference the image that was written, for charts that build the
+	// reference in a way the check cannot see.
+	SkipRenderedCheck bool
 }
 
 // Injection reports what render wrote for one alias.

@@ -20,7 +20,13 @@ import (
 func userValues(req *Request) (map[string]interface{}, error) {
 	base := map[string]interface{}{}
 	for _, vf := range req.ValueFiles {
-		data, path, err := readValueFile(req.RepoRoot, req.ChartDir, vf)
+		var data []byte
+		var err error
+		if req.Repo != nil {
+			data, err = readValueFileMemory(req.Repo, req.RepoRoot, req.ChartDir, vf)
+		} else {
+			data, _, err = readValueFile(req.RepoRoot, req.ChartDir, vf)
+		}
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && req.IgnoreMissingValueFiles {
 				continue
@@ -29,7 +35,7 @@ func userValues(req *Request) (map[string]interface{}, error) {
 		}
 		m := map[string]interface{}{}
 		if err := yaml.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("value file %s: %w", relOrSelf(req.RepoRoot, path), err)
+			return nil, fmt.Errorf("value file %q: %w", vf, err)
 		}
 		base = mergeMaps(base, m)
 	}

@@ -1,15 +1,19 @@
 package resolve
 
 import (
-	"container/list"
 	"context"
-	"sort"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	gocache "github.com/patrickmn/go-cache"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 )
 
 // Cache layers (DESIGN section 4).
@@ -20,167 +24,110 @@ const (
 	LayerResult = "result" // spec hash -> Result, cache-ttl
 )
 
-// Entry describes one cache entry for inspection (the debug endpoint and
-// the `cache` command). It never holds a credential.
-type Entry struct {
-	Key        string    `json:"key"`
-	Layer      string    `json:"layer"`
-	Repository string    `json:"repository"`
-	Summary    string    `json:"summary"`
-	CachedAt   time.Time `json:"cachedAt"`
-	// ExpiresAt is when the entry stops being fresh; zero for entries that
-	// never expire (immutable metadata).
-	ExpiresAt time.Time `json:"expiresAt,omitzero"`
-	Hits      int64     `json:"hits"`
-	// Stale is true once ExpiresAt has passed: the entry is only used when
-	// the registry fails.
-	Stale bool `json:"stale"`
-	// Negative marks a cached error: the registry is not asked again for
-	// this key until ExpiresAt.
-	Negative  bool   `json:"negative,omitempty"`
-	LastError string `json:"lastError,omitempty"`
-}
+// Store layout (keys under the store's own prefix). The repository comes
+// right after the kind so that one repository's keys share a prefix.
+const (
+	keyEntry     = "e|"  // e|<repository>|<layer>|<credential>|<key>[|<generation>]
+	keyNegative  = "n|"  // same shape as e|, a cached registry error
+	keyGen       = "g|"  // g|<repository>: invalidations of a repository; g|: of everything
+	keyLock      = "l|"  // l|<entry key>#<generation>: one registry call across replicas
+	keyFirstSeen = "s|"  // s|<repository>@<digest>: when any replica first saw a digest
+	channelInval = "inv" // "<sender> <repository>" or "<sender> *"
+	allRepos     = "*"
+)
 
-// entry is one cached value with its freshness.
-type entry struct {
-	layer      string
-	key        string
-	repository string
-	value      any
-	summary    string
-	cachedAt   time.Time
-	freshUntil time.Time // zero: never expires
-	staleUntil time.Time // zero: never dropped
-	hits       atomic.Int64
-	lastError  atomic.Pointer[string]
-}
+// Versions of the values the cache writes to the store.
+const (
+	entryVersion    = 1
+	negativeVersion = 1
+	firstSeenTTL    = 90 * 24 * time.Hour
+	// lockTTL bounds how long one replica's registry call keeps the
+	// others waiting; a slower call lets a second replica ask as well.
+	lockTTL = 10 * time.Second
+	// Waiting on another replica's call polls the store at growing
+	// intervals.
+	pollFirst = 5 * time.Millisecond
+	pollMax   = 100 * time.Millisecond
+	// maxStoreErrors failed store calls make one lookup give up on the
+	// store and ask the registry directly.
+	maxStoreErrors = 3
+)
 
-func (e *entry) fresh(now time.Time) bool {
-	return e.freshUntil.IsZero() || now.Before(e.freshUntil)
-}
-
-func (e *entry) usable(now time.Time) bool {
-	return e.staleUntil.IsZero() || now.Before(e.staleUntil)
-}
-
-// negative is a cached failure.
-type negative struct {
-	layer      string
-	key        string
-	repository string
-	err        error
-	cachedAt   time.Time
-	until      time.Time
-}
-
-// layer is one cache layer: go-cache for storage (its own expiry only
-// reclaims memory; freshness is decided with the resolver's clock), a
-// singleflight group so that concurrent misses make one registry call, and
-// an optional size bound (oldest insertion evicted first).
-type layer struct {
-	name      string
-	ttl       time.Duration // zero: entries never expire
-	staleTTL  time.Duration
-	maxSize   int // zero: unbounded
-	items     *gocache.Cache
-	group     singleflight.Group
-	orderMu   sync.Mutex
-	order     *list.List
-	positions map[string]*list.Element
-}
-
-func newLayer(name string, ttl, staleTTL time.Duration, maxSize int) *layer {
-	expiry := gocache.NoExpiration
-	if ttl > 0 {
-		expiry = ttl + staleTTL
-	}
-	cleanup := 10 * time.Minute
-	if ttl == 0 {
-		cleanup = 0
-	}
-	l := &layer{name: name, ttl: ttl, staleTTL: staleTTL, maxSize: maxSize, items: gocache.New(expiry, cleanup)}
-	if maxSize > 0 {
-		l.order = list.New()
-		l.positions = map[string]*list.Element{}
-	}
-	return l
-}
-
-func (l *layer) get(key string, now time.Time) *entry {
-	v, ok := l.items.Get(key)
-	if !ok {
-		return nil
-	}
-	e := v.(*entry)
-	if !e.usable(now) {
-		l.items.Delete(key)
-		return nil
-	}
-	return e
-}
-
-func (l *layer) set(key, repository string, value any, summary string, now time.Time) *entry {
-	e := &entry{layer: l.name, key: key, repository: repository, value: value, summary: summary, cachedAt: now}
-	if l.ttl > 0 {
-		e.freshUntil = now.Add(l.ttl)
-		e.staleUntil = e.freshUntil.Add(l.staleTTL)
-	}
-	l.items.SetDefault(key, e)
-	if l.maxSize > 0 {
-		l.orderMu.Lock()
-		if el, ok := l.positions[key]; ok {
-			l.order.MoveToBack(el)
-		} else {
-			l.positions[key] = l.order.PushBack(key)
-		}
-		for l.order.Len() > l.maxSize {
-			oldest := l.order.Front()
-			k := oldest.Value.(string)
-			l.order.Remove(oldest)
-			delete(l.positions, k)
-			l.items.Delete(k)
-		}
-		l.orderMu.Unlock()
-	}
-	return e
-}
-
-func (l *layer) delete(key string) bool {
-	_, ok := l.items.Get(key)
-	l.items.Delete(key)
-	if l.maxSize > 0 {
-		l.orderMu.Lock()
-		if el, found := l.positions[key]; found {
-			l.order.Remove(el)
-			delete(l.positions, key)
-		}
-		l.orderMu.Unlock()
-	}
-	return ok
-}
-
-// cache holds the four layers and the negative cache.
+// cache holds the four layers and the negative cache: an in-process front
+// (go-cache) over a store that replicas may share. Warm lookups never leave
+// the process; after memory-ttl, or an invalidation message, the store is
+// asked again; while the store fails, the front is used on its own terms.
 type cache struct {
-	layers   map[string]*layer
-	negative *gocache.Cache
-	negTTL   time.Duration
-	now      func() time.Time
-	metrics  *metrics
+	layers       map[string]*layer
+	negative     *boundedCache
+	negTTL       time.Duration
+	memoryTTL    time.Duration
+	fetchTimeout time.Duration
+	store        store.Store
+	entries      store.Typed[storedEntry]
+	negatives    store.Typed[storedNegative]
+	sender       string
+	now          func() time.Time
+	metrics      *metrics
+	log          *slog.Logger
+	scrub        func(string) string
+
+	gensMu sync.Mutex
+	gens   map[string]cachedGen
+	// gensEpoch counts forgets, so that a store read that began before
+	// one is not kept.
+	gensEpoch uint64
+	genGroup  singleflight.Group
 }
 
-func newCache(ttl, staleTTL, negTTL time.Duration, configSize int, now func() time.Time, m *metrics) *cache {
+type cacheConfig struct {
+	ttl, staleTTL, negTTL, memoryTTL, fetchTimeout time.Duration
+	bounds                                         cacheBounds
+	store                                          store.Store
+	now                                            func() time.Time
+	metrics                                        *metrics
+	log                                            *slog.Logger
+	scrub                                          func(string) string
+}
+
+func newCache(c cacheConfig) *cache {
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	configTTL := max(c.staleTTL, c.ttl)
 	return &cache{
 		layers: map[string]*layer{
-			LayerTags:   newLayer(LayerTags, ttl, staleTTL, 0),
-			LayerDigest: newLayer(LayerDigest, ttl, staleTTL, 0),
-			LayerConfig: newLayer(LayerConfig, 0, 0, configSize),
-			LayerResult: newLayer(LayerResult, ttl, 0, 0),
+			LayerTags:   newLayer(LayerTags, c.ttl, c.staleTTL, c.ttl+c.staleTTL, c.bounds.tags, decodeAs[[]string]),
+			LayerDigest: newLayer(LayerDigest, c.ttl, c.staleTTL, c.ttl+c.staleTTL, c.bounds.digest, decodeAs[string]),
+			LayerConfig: newLayer(LayerConfig, 0, 0, configTTL, c.bounds.config, decodeAs[imageInfo]),
+			LayerResult: newLayer(LayerResult, c.ttl, 0, c.ttl, c.bounds.result, decodeAs[Result]),
 		},
-		negative: gocache.New(negTTL, time.Minute),
-		negTTL:   negTTL,
-		now:      now,
-		metrics:  m,
+		negative:     newBoundedCache(c.negTTL, time.Minute, c.bounds.negative),
+		negTTL:       c.negTTL,
+		memoryTTL:    c.memoryTTL,
+		fetchTimeout: c.fetchTimeout,
+		store:        c.store,
+		entries:      store.NewTyped[storedEntry](c.store, keyEntry, entryVersion),
+		negatives:    store.NewTyped[storedNegative](c.store, keyNegative, negativeVersion),
+		sender:       hex.EncodeToString(id[:]),
+		now:          c.now,
+		metrics:      c.metrics,
+		log:          c.log,
+		scrub:        c.scrub,
+		gens:         map[string]cachedGen{},
 	}
+}
+
+// isConfigEntry selects the store keys of the config layer.
+func isConfigEntry(key string) bool {
+	return strings.HasPrefix(key, keyEntry) && strings.Contains(key, "|"+LayerConfig+"|")
+}
+
+// entryKey is where an entry lives, in the front and (under keyEntry) in
+// the store. credential identifies the credential the value was fetched
+// with, so that a value read with credentials is never served to a spec
+// without them.
+func entryKey(repository, layerName, credential, key string) string {
+	return repository + "|" + layerName + "|" + credential + "|" + key
 }
 
 // fetchFunc asks the registry; summary describes the value for Snapshot.
@@ -190,53 +137,328 @@ type fetchFunc func(ctx context.Context) (value any, summary string, err error)
 type lookup struct {
 	value  any
 	source string // SourceCache, SourceRegistry or SourceStale
-	// staleErr is the registry error that made a stale value be served.
+	// staleErr is the error that made a stale value be served.
 	staleErr error
 }
 
-// get returns a fresh cached value, or asks the registry once however many
-// callers miss at the same time. When the registry fails (or failed a
-// moment ago, see the negative cache) an expired value that is still within
-// stale-ttl is served with source stale; with nothing cached the error is
-// returned.
-func (c *cache) get(ctx context.Context, layerName, key, repository string, fetch fetchFunc) (lookup, error) {
-	l := c.layers[layerName]
-	now := c.now()
-	cached := l.get(key, now)
-	if cached != nil && cached.fresh(now) {
-		cached.hits.Add(1)
-		c.metrics.lookup(layerName, lookupHit)
-		return lookup{value: cached.value, source: SourceCache}, nil
+// slot names one entry: its layer, keys and generation.
+type slot struct {
+	l          *layer
+	key        string // logical key, shown in Snapshot
+	repository string
+	credential string
+	gen        generation
+	id         string // entryKey
+	// flight names the one registry call of this slot, in this process
+	// and (as the lock's key) across replicas: the entry key and the
+	// generation, so that a caller who saw an invalidation never joins or
+	// waits for a call that began before it.
+	flight string
+}
+
+func (c *cache) slot(layerName, key, repository, credential string, gen generation) slot {
+	id := entryKey(repository, layerName, credential, key)
+	if layerName == LayerResult {
+		// First writer wins per generation: a result computed before an
+		// invalidation can never take the place of one computed after.
+		id += "|" + gen.String()
 	}
-	negKey := layerName + "\x00" + key
-	if v, ok := c.negative.Get(negKey); ok {
-		if n := v.(*negative); now.Before(n.until) {
-			return c.failed(l, cached, n.err)
+	return slot{l: c.layers[layerName], key: key, repository: repository, credential: credential, gen: gen, id: id,
+		flight: id + "#" + gen.String()}
+}
+
+// get returns a fresh cached value, or asks the registry once however many
+// callers (in this process, and in every replica sharing the store) miss at
+// the same time. The store is read once per key in this process however
+// many callers ask (singleflight), and the registry call runs under its own
+// deadline, not the caller's: a caller whose deadline passes leaves, the
+// call goes on and fills the cache for the next render. When the registry
+// fails (or failed a moment ago, see the negative cache) an expired value
+// that is still within stale-ttl is served with source stale; with nothing
+// cached the error is returned. A caller's own cancellation is never
+// cached.
+func (c *cache) get(ctx context.Context, s slot, fetch fetchFunc) (lookup, error) {
+	now := c.now()
+	cached := s.l.get(s.id, now)
+	if cached != nil && cached.fresh(now) && s.l.current(cached.gen, s.gen) && cached.inStep(now, c.memoryTTL) {
+		return c.hit(s.l, cached), nil
+	}
+	if n := c.localNegative(s, now); n != nil {
+		return c.failed(s.l, cached, n.err)
+	}
+	ch := s.l.group.DoChan(s.flight, func() (any, error) { return c.fill(ctx, s, fetch) })
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			// fill keeps the store's stale copy in the front.
+			return c.failed(s.l, newest(cached, s.l.get(s.id, c.now())), res.Err)
 		}
-		c.negative.Delete(negKey)
+		l := res.Val.(lookup)
+		if l.source == SourceCache {
+			c.metrics.lookup(s.l.name, lookupHit)
+		} else {
+			c.metrics.lookup(s.l.name, lookupMiss)
+		}
+		return l, nil
+	case <-ctx.Done():
+		return c.failed(s.l, newest(cached, s.l.get(s.id, c.now())), &waitError{what: "the registry", err: ctx.Err()})
+	}
+}
+
+func (c *cache) hit(l *layer, e *entry) lookup {
+	e.hits.Add(1)
+	c.metrics.lookup(l.name, lookupHit)
+	return lookup{value: e.value, source: SourceCache}
+}
+
+// newest is the more recent of two usable copies.
+func newest(a, b *entry) *entry {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.cachedAt.After(a.cachedAt):
+		return b
+	}
+	return a
+}
+
+func (c *cache) localNegative(s slot, now time.Time) *negative {
+	v, ok := c.negative.Get(s.id)
+	if !ok {
+		return nil
+	}
+	n := v.(*negative)
+	if now.Before(n.until) && s.l.current(n.gen, s.gen) {
+		return n
+	}
+	c.negative.Delete(s.id)
+	return nil
+}
+
+// sharedRead is what the store holds for one slot.
+type sharedRead struct {
+	fresh, stale *entry
+	neg          *negative
+}
+
+func (c *cache) readShared(ctx context.Context, s slot) (sharedRead, error) {
+	vals, err := c.store.Get(ctx, c.entries.Key(s.id), c.negatives.Key(s.id))
+	if err != nil {
+		return sharedRead{}, err
+	}
+	now := c.now()
+	var out sharedRead
+	if se, ok := c.entries.Decode(vals[0]); ok {
+		if e := c.fromStored(s.l, se, now); e != nil && e.usable(now) {
+			if e.fresh(now) && s.l.current(e.gen, s.gen) {
+				out.fresh = e
+			} else {
+				out.stale = e
+			}
+		}
+	}
+	if sn, ok := c.negatives.Decode(vals[1]); ok && now.Before(sn.Until) && s.l.current(sn.Gen, s.gen) {
+		out.neg = &negative{layer: sn.Layer, key: sn.Key, repository: sn.Repository, err: sn.err(),
+			cachedAt: sn.CachedAt, until: sn.Until, gen: sn.Gen}
+	}
+	return out, nil
+}
+
+func (c *cache) fromStored(l *layer, se storedEntry, now time.Time) *entry {
+	v, err := l.decode(se.Value)
+	if err != nil {
+		return nil
+	}
+	e := &entry{layer: se.Layer, key: se.Key, repository: se.Repository, value: v, summary: se.Summary,
+		cachedAt: se.CachedAt, freshUntil: se.FreshUntil, staleUntil: se.StaleUntil, gen: se.Gen}
+	e.markSynced(now)
+	return e
+}
+
+// adopt keeps a copy read from the store in the front, with the hits this
+// process counted so far.
+func (c *cache) adopt(s slot, e *entry) {
+	if old := s.l.get(s.id, c.now()); old != nil {
+		e.hits.Store(old.hits.Load())
+	}
+	s.l.put(s.id, e)
+}
+
+// fill runs once per slot in this process (singleflight). It reads the
+// store; when the store has no fresh value it waits for another replica
+// that already asks the registry (a short lock in the store), or takes the
+// lock and asks itself, under its own deadline.
+func (c *cache) fill(callerCtx context.Context, s slot, fetch fetchFunc) (lookup, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(callerCtx), c.fetchTimeout)
+	defer cancel()
+	now := c.now()
+	front := s.l.get(s.id, now)
+	frontFresh := front != nil && front.fresh(now) && s.l.current(front.gen, s.gen)
+	if frontFresh && front.inStep(now, c.memoryTTL) {
+		// A call that finished between our lookup and now.
+		return c.found(front), nil
+	}
+	wait := pollFirst
+	storeErrors := 0
+	// storeFailed reports whether to give up on the store and ask the
+	// registry without a lock: at once when the store is known to be
+	// down, after a few slow calls otherwise (a storm of renders on a busy
+	// node can make single calls miss --redis-timeout).
+	storeFailed := func(err error) bool {
+		storeErrors++
+		return errors.Is(err, store.ErrUnavailable) || storeErrors >= maxStoreErrors
+	}
+	// pause waits before the next look at the store.
+	pause := func() error {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		wait = min(2*wait, pollMax)
+		select {
+		case <-ctx.Done():
+			return &waitError{what: "another replica's registry call", err: ctx.Err()}
+		case <-timer.C:
+			return nil
+		}
+	}
+	for first := true; ; first = false {
+		shared, err := c.readShared(ctx, s)
+		if err != nil {
+			if frontFresh {
+				// The store fails: memory is what there is.
+				return c.found(front), nil
+			}
+			if storeFailed(err) {
+				break // ask the registry without a lock
+			}
+			if err := pause(); err != nil {
+				return lookup{}, err
+			}
+			continue
+		}
+		if shared.fresh != nil {
+			c.adopt(s, shared.fresh)
+			return c.found(shared.fresh), nil
+		}
+		if first {
+			if frontFresh {
+				// Not in the store (written while it failed, or lost
+				// with a restarted Redis), still fresh here.
+				front.markSynced(now)
+				return c.found(front), nil
+			}
+			c.keepStale(s, shared.stale)
+		}
+		if shared.neg != nil {
+			c.negative.Set(s.id, shared.neg, max(shared.neg.until.Sub(c.now()), time.Millisecond))
+			return lookup{}, shared.neg.err
+		}
+		unlock, err := c.store.Lock(ctx, keyLock+s.flight, lockTTL)
+		if err == nil {
+			defer unlock()
+			// The holder before us may have finished between the read
+			// and the lock.
+			if again, err := c.readShared(ctx, s); err == nil && again.fresh != nil {
+				c.adopt(s, again.fresh)
+				return c.found(again.fresh), nil
+			}
+			break
+		}
+		if !errors.Is(err, store.ErrLocked) && storeFailed(err) {
+			break
+		}
+		// Another replica asks the registry (or the store was slow): look
+		// again shortly.
+		if err := pause(); err != nil {
+			return lookup{}, err
+		}
 	}
 
-	c.metrics.lookup(layerName, lookupMiss)
-	v, err, _ := l.group.Do(key, func() (any, error) {
-		// A call that finished between our lookup and Do has stored a
-		// fresh value: use it instead of asking again.
-		if e := l.get(key, c.now()); e != nil && e.fresh(c.now()) {
-			return e.value, nil
-		}
-		value, summary, err := fetch(ctx)
-		if err != nil {
-			at := c.now()
-			c.negative.Set(negKey, &negative{layer: layerName, key: key, repository: repository, err: err, cachedAt: at, until: at.Add(c.negTTL)}, c.negTTL)
-			return nil, err
-		}
-		c.negative.Delete(negKey)
-		l.set(key, repository, value, summary, c.now())
-		return value, nil
-	})
+	value, summary, err := fetch(ctx)
 	if err != nil {
-		return c.failed(l, cached, err)
+		if !errors.Is(err, context.Canceled) {
+			c.putNegative(ctx, s, err)
+		}
+		return lookup{}, err
 	}
-	return lookup{value: v, source: SourceRegistry}, nil
+	c.negative.Delete(s.id)
+	c.putEntry(ctx, s, value, summary)
+	return lookup{value: value, source: SourceRegistry}, nil
+}
+
+// found is a cached value handed to the callers of fill.
+func (c *cache) found(e *entry) lookup {
+	e.hits.Add(1)
+	return lookup{value: e.value, source: SourceCache}
+}
+
+// keepStale keeps the store's expired copy in the front, where a caller
+// that gives up or meets a registry failure finds it.
+func (c *cache) keepStale(s slot, stale *entry) {
+	if stale == nil {
+		return
+	}
+	if front := s.l.get(s.id, c.now()); front == nil || stale.cachedAt.After(front.cachedAt) {
+		s.l.put(s.id, stale)
+	}
+}
+
+// waitError is a fetch that gave up waiting.
+type waitError struct {
+	what string
+	err  error
+}
+
+func (e *waitError) Error() string { return "waiting for " + e.what + ": " + e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
+
+// newEntry builds the front copy of a value fetched now.
+func (c *cache) newEntry(s slot, value any, summary string) *entry {
+	now := c.now()
+	e := &entry{layer: s.l.name, key: s.key, repository: s.repository, value: value, summary: summary,
+		cachedAt: now, gen: s.gen}
+	e.markSynced(now)
+	if s.l.ttl > 0 {
+		e.freshUntil = now.Add(s.l.ttl)
+		e.staleUntil = e.freshUntil.Add(s.l.staleTTL)
+	}
+	return e
+}
+
+func (c *cache) stored(e *entry) (storedEntry, error) {
+	raw, err := json.Marshal(e.value)
+	if err != nil {
+		return storedEntry{}, err
+	}
+	return storedEntry{Layer: e.layer, Key: e.key, Repository: e.repository, Value: raw, Summary: e.summary,
+		CachedAt: e.cachedAt, FreshUntil: e.freshUntil, StaleUntil: e.staleUntil, Gen: e.gen}, nil
+}
+
+// putEntry keeps a fetched value in the front and the store.
+func (c *cache) putEntry(ctx context.Context, s slot, value any, summary string) {
+	e := c.newEntry(s, value, summary)
+	s.l.put(s.id, e)
+	se, err := c.stored(e)
+	if err == nil {
+		err = c.entries.Set(ctx, s.id, se, s.l.storeTTL)
+	}
+	if err != nil {
+		c.log.Debug("cache entry kept in memory only", "layer", s.l.name, "key", s.key, "error", err)
+	}
+}
+
+// putNegative caches a registry failure, in the front with the error as
+// it is and in the store as data scrubbed of secrets.
+func (c *cache) putNegative(ctx context.Context, s slot, err error) {
+	at := c.now()
+	n := &negative{layer: s.l.name, key: s.key, repository: s.repository, err: err, cachedAt: at, until: at.Add(c.negTTL), gen: s.gen}
+	c.negative.Set(s.id, n, c.negTTL)
+	sn := storedNegative{Layer: s.l.name, Key: s.key, Repository: s.repository, CachedAt: at, Until: n.until, Gen: s.gen}
+	sn.describe(err, c.scrub)
+	if err := c.negatives.Set(ctx, s.id, sn, c.negTTL); err != nil {
+		c.log.Debug("negative cache entry kept in memory only", "layer", s.l.name, "key", s.key, "error", err)
+	}
 }
 
 // failed serves the stale entry if there is one, else the error.
@@ -244,109 +466,9 @@ func (c *cache) failed(l *layer, cached *entry, err error) (lookup, error) {
 	if cached == nil || !cached.usable(c.now()) {
 		return lookup{}, err
 	}
-	msg := err.Error()
+	msg := c.scrub(err.Error())
 	cached.lastError.Store(&msg)
 	cached.hits.Add(1)
 	c.metrics.lookup(l.name, lookupStale)
 	return lookup{value: cached.value, source: SourceStale, staleErr: err}, nil
-}
-
-// peek returns a fresh value without asking the registry.
-func (c *cache) peek(layerName, key string) (any, bool) {
-	l := c.layers[layerName]
-	now := c.now()
-	e := l.get(key, now)
-	if e == nil || !e.fresh(now) {
-		c.metrics.lookup(layerName, lookupMiss)
-		return nil, false
-	}
-	e.hits.Add(1)
-	c.metrics.lookup(layerName, lookupHit)
-	return e.value, true
-}
-
-// put stores a value without a registry call (the result layer).
-func (c *cache) put(layerName, key, repository string, value any, summary string) {
-	c.layers[layerName].set(key, repository, value, summary, c.now())
-}
-
-// snapshot lists every entry, sorted by layer then key; scrub removes
-// secrets from error messages.
-func (c *cache) snapshot(scrub func(string) string) []Entry {
-	now := c.now()
-	var out []Entry
-	for _, l := range c.layers {
-		for _, item := range l.items.Items() {
-			e := item.Object.(*entry)
-			if !e.usable(now) {
-				continue
-			}
-			en := Entry{
-				Key:        e.key,
-				Layer:      e.layer,
-				Repository: e.repository,
-				Summary:    e.summary,
-				CachedAt:   e.cachedAt,
-				ExpiresAt:  e.freshUntil,
-				Hits:       e.hits.Load(),
-				Stale:      !e.fresh(now),
-			}
-			if msg := e.lastError.Load(); msg != nil {
-				en.LastError = scrub(*msg)
-			}
-			out = append(out, en)
-		}
-	}
-	for _, item := range c.negative.Items() {
-		n := item.Object.(*negative)
-		if !now.Before(n.until) {
-			continue
-		}
-		out = append(out, Entry{
-			Key:        n.key,
-			Layer:      n.layer,
-			Repository: n.repository,
-			Summary:    "registry error cached; not asked again before expiresAt",
-			CachedAt:   n.cachedAt,
-			ExpiresAt:  n.until,
-			Negative:   true,
-			LastError:  scrub(n.err.Error()),
-		})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Layer != out[j].Layer {
-			return out[i].Layer < out[j].Layer
-		}
-		if out[i].Key != out[j].Key {
-			return out[i].Key < out[j].Key
-		}
-		return !out[i].Negative && out[j].Negative
-	})
-	return out
-}
-
-// invalidate removes the entries of one repository, or every entry when
-// repository is empty. Immutable config entries are kept for a single
-// repository (a digest never changes meaning) and dropped for "all".
-func (c *cache) invalidate(repository string) int {
-	removed := 0
-	for _, l := range c.layers {
-		if repository != "" && l.name == LayerConfig {
-			continue
-		}
-		for key, item := range l.items.Items() {
-			if repository == "" || item.Object.(*entry).repository == repository {
-				if l.delete(key) {
-					removed++
-				}
-			}
-		}
-	}
-	for key, item := range c.negative.Items() {
-		if repository == "" || item.Object.(*negative).repository == repository {
-			c.negative.Delete(key)
-			removed++
-		}
-	}
-	return removed
 }

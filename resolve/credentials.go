@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/google"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // DefaultCredentialScriptTimeout bounds an `ext:` credential script.
@@ -231,11 +233,13 @@ func canonicalAuthKey(key string) string {
 // authn.Authenticator.
 type credAuthenticator struct {
 	ref      credentialRef
+	entry    string // the registries.conf entry, for messages
 	registry string
 	expire   time.Duration
 	timeout  time.Duration
 	now      func() time.Time
 	secrets  *secretSet
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	cached *authn.AuthConfig
@@ -255,7 +259,10 @@ func (a *credAuthenticator) AuthorizationContext(ctx context.Context) (*authn.Au
 	}
 	cfg, err := a.ref.read(ctx, a.registry, a.timeout)
 	if err != nil {
-		return nil, err
+		if a.log != nil {
+			a.log.Warn("reading registry credentials failed", "entry", a.entry, "error", err)
+		}
+		return nil, &CredentialError{Entry: a.entry, Err: err}
 	}
 	a.secrets.add(cfg.Password, cfg.IdentityToken, cfg.Auth, cfg.RegistryToken)
 	a.cached, a.readAt = &cfg, a.now()
@@ -313,47 +320,124 @@ func cloudKind(host string) string {
 	return ""
 }
 
+// ErrPullSecret marks a pull-secret option that names no usable
+// registries.conf entry: the Application has to change it.
+var ErrPullSecret = errors.New("pull-secret")
+
+// credential is what one spec authenticates with: the credentials of a
+// registries.conf entry, or (entry nil) the default chain, which is the
+// cloud workload-identity helper for the host and then the docker config.
+type credential struct{ entry *RegistryConfig }
+
+// Name identifies the credential without revealing it (for cache keys,
+// pullers and logs): the entry's name, or its prefix when it has none; ""
+// for the default chain.
+func (c credential) Name() string {
+	if c.entry == nil {
+		return ""
+	}
+	return c.entry.label()
+}
+
+// key is unique per credential (prefixes are unique).
+func (c credential) key() string {
+	if c.entry == nil {
+		return ""
+	}
+	return c.entry.Host() + "/" + c.entry.Path()
+}
+
+// credentialFor picks the credential of one spec's repository. A
+// pull-secret names a registries.conf entry, whose credentials are used
+// only for repositories under its prefix; without one, the entry with the
+// longest prefix holding the repository applies, then the default chain.
+// Credentials are never chosen by host alone.
+func (c *RegistriesConfig) credentialFor(pullSecret string, t target) (credential, error) {
+	if pullSecret == "" {
+		if t.entry != nil && t.entry.Credentials != "" {
+			return credential{entry: t.entry}, nil
+		}
+		return credential{}, nil
+	}
+	reg := c.byName(pullSecret)
+	if reg == nil {
+		names := c.names()
+		list := "none have a name"
+		if len(names) > 0 {
+			list = "the names are " + strings.Join(names, ", ")
+		}
+		return credential{}, fmt.Errorf("%w: no registries.conf entry has the name given (%s); pull-secret takes the name of an entry the Argo CD admins defined", ErrPullSecret, list)
+	}
+	if !reg.covers(t.host, t.path) {
+		return credential{}, fmt.Errorf("%w %q: that entry's credentials are for repositories under %s, and %s/%s is not one; use the entry for this repository's prefix", ErrPullSecret, pullSecret, reg.Prefix, t.host, t.path)
+	}
+	if reg.Credentials == "" {
+		return credential{}, fmt.Errorf("%w %q: that registries.conf entry has no credentials", ErrPullSecret, pullSecret)
+	}
+	return credential{entry: reg}, nil
+}
+
+// CredentialError is a registries.conf credential that could not be read:
+// the plugin's configuration is at fault, not the registry. Its message
+// names the entry only: the reference (a file, variable or program of the
+// sidecar) and the cause go to the sidecar log.
+type CredentialError struct {
+	Entry string
+	Err   error
+}
+
+func (e *CredentialError) Error() string {
+	return fmt.Sprintf("the credentials of registries.conf entry %q could not be read; the sidecar log says why", e.Entry)
+}
+
+func (e *CredentialError) Unwrap() error { return e.Err }
+
 // keychains builds and keeps the authenticators of one Resolver.
 type keychains struct {
-	conf    *RegistriesConfig
 	base    authn.Keychain
 	now     func() time.Time
 	timeout time.Duration
 	secrets *secretSet
+	log     *slog.Logger
 
 	mu    sync.Mutex
 	auths map[string]*credAuthenticator
 	cloud map[string]authn.Keychain
 }
 
-// forSpec returns the keychain for one spec: its pull-secret first, then
-// registries.conf credentials, the cloud helper for the host, and the base
-// keychain (docker config by default).
-func (k *keychains) forSpec(pullSecret string) (authn.Keychain, error) {
-	kc := &specKeychain{k: k}
-	if pullSecret != "" {
-		ref, err := parseCredentialRef(pullSecret)
-		if err != nil {
-			return nil, fmt.Errorf("pull-secret: %w", err)
-		}
-		kc.pullSecret = &ref
+// option is the remote option that authenticates with c.
+func (k *keychains) option(c credential) (remote.Option, error) {
+	if c.entry == nil {
+		return remote.WithAuthFromKeychain(defaultChain{k}), nil
 	}
-	return kc, nil
+	a, err := k.authenticator(c)
+	if err != nil {
+		return nil, err
+	}
+	return remote.WithAuth(a), nil
 }
 
-func (k *keychains) authenticator(ref credentialRef, registry string, expire time.Duration) *credAuthenticator {
-	key := ref.String() + "\x00" + registry
+// authenticator is the one reader of an entry's credentials, reused by
+// every spec that uses the entry.
+func (k *keychains) authenticator(c credential) (*credAuthenticator, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if a, ok := k.auths[key]; ok {
-		return a
+	if a, ok := k.auths[c.key()]; ok {
+		return a, nil
+	}
+	ref, err := parseCredentialRef(c.entry.Credentials)
+	if err != nil {
+		return nil, fmt.Errorf("registries.conf entry %q credentials: %w", c.Name(), err)
 	}
 	if k.auths == nil {
 		k.auths = map[string]*credAuthenticator{}
 	}
-	a := &credAuthenticator{ref: ref, registry: registry, expire: expire, timeout: k.timeout, now: k.now, secrets: k.secrets}
-	k.auths[key] = a
-	return a
+	a := &credAuthenticator{
+		ref: ref, entry: c.Name(), registry: c.entry.APIHost(), expire: c.entry.CredsExpire,
+		timeout: k.timeout, now: k.now, secrets: k.secrets, log: k.log,
+	}
+	k.auths[c.key()] = a
+	return a, nil
 }
 
 func (k *keychains) cloudKeychain(kind string) authn.Keychain {
@@ -380,40 +464,26 @@ func (k *keychains) cloudKeychain(kind string) authn.Keychain {
 	return kc
 }
 
-type specKeychain struct {
-	k          *keychains
-	pullSecret *credentialRef
+// defaultChain is the keychain of repositories without registries.conf
+// credentials: the cloud workload-identity helper chosen by host, then the
+// base keychain (the docker config). Both are admin configuration of the
+// sidecar; their helpers reach instance metadata with their own clients.
+type defaultChain struct{ k *keychains }
+
+func (d defaultChain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	return d.ResolveContext(context.Background(), target)
 }
 
-func (s *specKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	return s.ResolveContext(context.Background(), target)
-}
-
-func (s *specKeychain) ResolveContext(ctx context.Context, target authn.Resource) (authn.Authenticator, error) {
+func (d defaultChain) ResolveContext(ctx context.Context, target authn.Resource) (authn.Authenticator, error) {
 	host := target.RegistryStr()
-	reg := s.k.conf.forAPIHost(host)
-	var expire time.Duration
-	if reg != nil {
-		expire = reg.CredsExpire
-	}
-	if s.pullSecret != nil {
-		return s.k.authenticator(*s.pullSecret, host, expire), nil
-	}
-	if reg != nil && reg.Credentials != "" {
-		ref, err := parseCredentialRef(reg.Credentials)
-		if err != nil {
-			return nil, fmt.Errorf("registry %s credentials: %w", reg.label(), err)
-		}
-		return s.k.authenticator(ref, host, expire), nil
-	}
 	if kind := cloudKind(host); kind != "" {
-		auth, err := authn.Resolve(ctx, s.k.cloudKeychain(kind), target)
+		auth, err := authn.Resolve(ctx, d.k.cloudKeychain(kind), target)
 		if err == nil && auth != authn.Anonymous {
 			return auth, nil
 		}
 	}
-	if s.k.base == nil {
+	if d.k.base == nil {
 		return authn.Anonymous, nil
 	}
-	return authn.Resolve(ctx, s.k.base, target)
+	return authn.Resolve(ctx, d.k.base, target)
 }

@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,43 +135,75 @@ func TestCloudKeychainSelection(t *testing.T) {
 	}
 }
 
-func TestKeychainOrder(t *testing.T) {
-	t.Setenv("CONF_CREDS", "conf:conf-secret")
-	t.Setenv("PULL_CREDS", "pull:pull-secret")
-	conf, err := ParseRegistriesConfig([]byte("registries:\n- prefix: registry.example.com\n  credentials: env:CONF_CREDS\n"))
+// TestCredentialChoice: the pull-secret names an entry, used only under
+// its prefix; otherwise the longest prefix holding the repository decides,
+// never the host alone.
+func TestCredentialChoice(t *testing.T) {
+	conf, err := ParseRegistriesConfig([]byte(`registries:
+- name: shared
+  prefix: registry.example.com
+  credentials: env:SHARED_CREDS
+- name: team-a
+  prefix: registry.example.com/team-a
+  credentials: env:TEAM_A_CREDS
+- name: limits-only
+  prefix: registry.example.com/team-c
+  limit: 5
+- name: other
+  prefix: other.example.com/team-a
+  credentials: env:OTHER_CREDS
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cases := []struct {
+		image, pullSecret string
+		want              string // entry name, "" for the default chain
+		err               string
+	}{
+		{"registry.example.com/team-a/web", "", "team-a", ""},
+		{"registry.example.com/team-a", "", "team-a", ""},
+		{"registry.example.com/team-b/app", "", "shared", ""},
+		{"registry.example.com/team-ab/app", "", "shared", ""},
+		{"registry.example.com/team-c/app", "", "", ""},
+		{"other.example.com/team-b/app", "", "", ""},
+		{"ghcr.io/acme/web", "", "", ""},
+		{"registry.example.com/team-a/web", "shared", "shared", ""},
+		{"registry.example.com/team-b/app", "team-a", "", "credentials are for repositories under registry.example.com/team-a"},
+		{"other.example.com/team-a/app", "team-a", "", "credentials are for repositories under"},
+		{"registry.example.com/team-c/app", "limits-only", "", "has no credentials"},
+		{"registry.example.com/team-a/web", "nobody", "", "the names are limits-only, other, shared, team-a"},
+	}
+	r := newTestResolver(t, WithRegistriesConfig(conf))
+	for _, tc := range cases {
+		tgt, err := r.target(tc.image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := conf.credentialFor(tc.pullSecret, tgt)
+		if tc.err != "" {
+			if !errors.Is(err, ErrPullSecret) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s with pull-secret %q: %v, want an error containing %q", tc.image, tc.pullSecret, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || cred.Name() != tc.want {
+			t.Errorf("%s with pull-secret %q: credential %q (%v), want %q", tc.image, tc.pullSecret, cred.Name(), err, tc.want)
+		}
+	}
+}
+
+func TestDefaultChainOrder(t *testing.T) {
 	base := staticKeychain{user: "base"}
-	k := &keychains{conf: conf, base: base, now: time.Now, secrets: &secretSet{}}
-	user := func(pullSecret, host string) string {
-		t.Helper()
-		kc, err := k.forSpec(pullSecret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reg, _ := name.NewRegistry(host)
-		auth, err := kc.Resolve(reg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := auth.Authorization()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg.Username
+	k := &keychains{base: base, now: time.Now, secrets: &secretSet{}}
+	reg, _ := name.NewRegistry("other.example.com")
+	auth, err := defaultChain{k}.Resolve(reg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := user("", "registry.example.com"); got != "conf" {
-		t.Errorf("registries.conf credentials not used: %s", got)
-	}
-	if got := user("env:PULL_CREDS", "registry.example.com"); got != "pull" {
-		t.Errorf("pull-secret not preferred: %s", got)
-	}
-	if got := user("", "other.example.com"); got != "base" {
-		t.Errorf("base keychain not used: %s", got)
-	}
-	if _, err := k.forSpec("hunter2"); err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("bad pull-secret: %v", err)
+	cfg, err := auth.Authorization()
+	if err != nil || cfg.Username != "base" {
+		t.Errorf("base keychain not used: %+v %v", cfg, err)
 	}
 }
 

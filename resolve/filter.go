@@ -3,8 +3,9 @@ package resolve
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 )
 
 // verdict is a Candidate plus the short rule label that Select counts when
@@ -26,44 +27,22 @@ func candidates(vs []verdict) []Candidate {
 	return out
 }
 
-// tagFilter holds the compiled allow-tags, ignore-tags and platforms
-// options of one spec.
+// tagFilter applies the compiled allow-tags, ignore-tags and platforms
+// options of one spec (imagespec.TagRules, checked when compiled).
 type tagFilter struct {
-	allowRaw  string
-	allow     *regexp.Regexp // nil: every tag is allowed
-	ignore    []string
-	platforms []string
+	rules *imagespec.TagRules
 }
 
-func newTagFilter(o Options) (*tagFilter, error) {
-	f := &tagFilter{allowRaw: o.AllowTags, ignore: o.IgnoreTags, platforms: o.Platforms}
-	if err := checkAllowTags(o.AllowTags); err != nil {
-		return nil, fmt.Errorf("allow-tags %q: %w", o.AllowTags, err)
-	}
-	if expr, ok := strings.CutPrefix(o.AllowTags, "regexp:"); ok {
-		f.allow = regexp.MustCompile(expr)
-	}
-	for _, g := range o.IgnoreTags {
-		if _, err := path.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("ignore-tags glob %q: %v", g, err)
-		}
-	}
-	for _, p := range o.Platforms {
-		if !platformPattern.MatchString(p) {
-			return nil, fmt.Errorf("platform %q: write os/arch[/variant], e.g. linux/arm64", p)
-		}
-	}
-	return f, nil
-}
+func newTagFilter(rules *imagespec.TagRules) *tagFilter { return &tagFilter{rules: rules} }
 
 // byName applies allow-tags then ignore-tags; it needs no registry call.
 // It returns the rejection and false when the tag is dropped.
 func (f *tagFilter) byName(tag string) (verdict, bool) {
-	if f.allow != nil && !f.allow.MatchString(tag) {
-		r := fmt.Sprintf("does not match allow-tags %q", f.allowRaw)
+	if f.rules.Allow != nil && !f.rules.Allow.MatchString(tag) {
+		r := fmt.Sprintf("does not match allow-tags %q", f.rules.AllowTags)
 		return reject(tag, r, r), false
 	}
-	for _, g := range f.ignore {
+	for _, g := range f.rules.Ignore {
 		if ok, _ := path.Match(g, tag); ok {
 			r := fmt.Sprintf("ignored by ignore-tags %q", g)
 			return reject(tag, r, r), false
@@ -76,7 +55,7 @@ func (f *tagFilter) byName(tag string) (verdict, bool) {
 // asks the registry only when platforms are requested. A metadata error
 // drops the tag; failed reports whether that happened.
 func (f *tagFilter) byPlatform(tag string, meta Metadata) (v verdict, ok, failed bool) {
-	if len(f.platforms) == 0 {
+	if len(f.rules.Platforms) == 0 {
 		return verdict{}, true, false
 	}
 	have, err := meta.Platforms(tag)
@@ -84,7 +63,7 @@ func (f *tagFilter) byPlatform(tag string, meta Metadata) (v verdict, ok, failed
 		return reject(tag, "cannot read platforms", fmt.Sprintf("cannot read platforms: %v", err)), false, true
 	}
 	var missing []string
-	for _, want := range f.platforms {
+	for _, want := range f.rules.Platforms {
 		found := false
 		for _, h := range have {
 			if platformMatches(want, h) {
@@ -147,12 +126,14 @@ func splitPlatform(p string) (os, arch, variant string) {
 // meta only for tags the name filters kept, and only when platforms are
 // requested; a tag whose platforms cannot be read is dropped with the
 // error as reason. Select applies the same rules lazily, reading platforms
-// only for the tags a strategy would pick.
+// only for the tags a strategy would pick. Options that do not compile are
+// an error (an *imagespec.OptionError).
 func FilterTags(o Options, tags []string, meta Metadata) (kept []string, rejected []Candidate, err error) {
-	f, err := newTagFilter(o)
+	rules, err := imagespec.CompileTagRules(o)
 	if err != nil {
 		return nil, nil, err
 	}
+	f := newTagFilter(rules)
 	for _, tag := range tags {
 		if v, ok := f.byName(tag); !ok {
 			rejected = append(rejected, v.Candidate)

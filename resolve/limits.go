@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,59 +23,60 @@ const (
 
 // limitTransport sits under go-containerregistry's transport and applies,
 // per registry host: a token bucket (requests per second from
-// registries.conf `limit`), a cap on concurrent requests, and retries of
-// 429 answers after the wait the registry asks for in Retry-After. It also
-// counts every request for the metrics.
+// registries.conf `limit`), a cap on concurrent requests shared fairly
+// between AppProjects (fairSemaphore), and retries of 429 answers after
+// the wait the registry asks for in Retry-After. It also counts every
+// request for the metrics, labelled with the host's registries.conf entry
+// (or "other"), and caps the bytes of tag list answers.
 type limitTransport struct {
 	base           http.RoundTripper
 	conf           *RegistriesConfig
 	maxConcurrency int
 	maxRetries     int
 	maxRetryWait   time.Duration
-	now            func() time.Time
-	sleep          func(ctx context.Context, d time.Duration) error
-	metrics        *metrics
-	log            *slog.Logger
+	// maxListBytes caps one tag list answer made without a listBytes
+	// budget in its context (listTags always gives one).
+	maxListBytes int64
+	now          func() time.Time
+	sleep        func(ctx context.Context, d time.Duration) error
+	metrics      *metrics
+	log          *slog.Logger
 
-	mu    sync.Mutex
-	hosts map[string]*hostLimits
+	hosts hostTable
 }
 
-type hostLimits struct {
-	limiter *rate.Limiter
-	sem     chan struct{}
-	base    http.RoundTripper
+// forHost returns the limits of host, in use until release is called.
+func (t *limitTransport) forHost(host string) (h *hostLimits, release func()) {
+	return t.hosts.acquire(host, t.newHostLimits)
 }
 
-func (t *limitTransport) forHost(host string) *hostLimits {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if h, ok := t.hosts[host]; ok {
-		return h
-	}
-	if t.hosts == nil {
-		t.hosts = map[string]*hostLimits{}
-	}
+func (t *limitTransport) newHostLimits(host string) (*hostLimits, bool) {
 	reg := t.conf.forAPIHost(host)
 	limit := reg.limit()
 	burst := max(1, int(limit))
 	base := t.base
-	if reg != nil && reg.Insecure {
-		base = insecureTransport(base)
+	label := otherRegistries
+	if reg != nil {
+		label = reg.label()
+		if reg.Insecure {
+			base = insecureTransport(base)
+		}
 	}
-	h := &hostLimits{
+	return &hostLimits{
 		limiter: rate.NewLimiter(rate.Limit(limit), burst),
-		sem:     make(chan struct{}, max(1, t.maxConcurrency)),
+		sem:     newFairSemaphore(t.maxConcurrency),
 		base:    base,
-	}
-	t.hosts[host] = h
-	return h
+		label:   label,
+	}, reg != nil
 }
 
-// insecureTransport skips TLS verification for registries marked insecure.
-// Only a plain *http.Transport can be changed; a custom transport given by
-// the caller is used as it is.
+// insecureTransport skips TLS verification for registries marked insecure:
+// the egress router switches to its insecure pool, a plain *http.Transport
+// is cloned; any other transport is used as it is.
 func insecureTransport(base http.RoundTripper) http.RoundTripper {
+	if r, ok := base.(router); ok {
+		return r.insecureTLS()
+	}
 	ht, ok := base.(*http.Transport)
 	if !ok {
 		return base
@@ -91,20 +91,23 @@ func insecureTransport(base http.RoundTripper) http.RoundTripper {
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	h := t.forHost(req.URL.Host)
-	select {
-	case h.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	h, release := t.forHost(req.URL.Host)
+	defer release()
+	project := projectOf(ctx)
+	if err := h.sem.acquire(ctx, project); err != nil {
+		return nil, err
 	}
-	defer func() { <-h.sem }()
+	defer h.sem.release(project)
 
 	for attempt := 0; ; attempt++ {
 		if err := t.waitToken(ctx, h.limiter, req.URL.Host); err != nil {
 			return nil, err
 		}
 		resp, err := h.base.RoundTrip(req)
-		t.metrics.request(req, resp, err)
+		t.metrics.request(h.label, req, resp, err)
+		if err == nil && resp.StatusCode == http.StatusOK && operation(req) == "list" {
+			resp.Body = countListBody(ctx, resp.Body, t.maxListBytes)
+		}
 		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
 			return resp, err
 		}
@@ -134,12 +137,38 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// LimitError is the plugin's own request limit for a registry (limit in
+// registries.conf) holding a request back past the render's deadline. The
+// registry was not asked: the fix is the plugin's configuration.
+type LimitError struct {
+	Registry string
+	Limit    float64 // requests per second
+	Wait     time.Duration
+}
+
+func (e *LimitError) Error() string {
+	if e.Wait == 0 {
+		return fmt.Sprintf("the plugin's own request limit for registry %s (limit %g/s in registries.conf) allows no requests", e.Registry, e.Limit)
+	}
+	return fmt.Sprintf("the plugin's own request limit for registry %s (limit %g/s in registries.conf) would hold the request %s, which would pass the deadline",
+		e.Registry, e.Limit, e.Wait.Round(time.Millisecond))
+}
+
+// Unwrap is context.DeadlineExceeded for a wait past the deadline: the
+// render cannot finish in time.
+func (e *LimitError) Unwrap() error {
+	if e.Wait == 0 {
+		return nil
+	}
+	return context.DeadlineExceeded
+}
+
 // waitToken takes one token from the bucket, waiting for it when needed.
 func (t *limitTransport) waitToken(ctx context.Context, lim *rate.Limiter, host string) error {
 	now := t.now()
 	res := lim.ReserveN(now, 1)
 	if !res.OK() {
-		return fmt.Errorf("rate limit for registry %s allows no requests; raise limit in registries.conf", host)
+		return &LimitError{Registry: host, Limit: float64(lim.Limit())}
 	}
 	d := res.DelayFrom(now)
 	if d <= 0 {
@@ -147,7 +176,7 @@ func (t *limitTransport) waitToken(ctx context.Context, lim *rate.Limiter, host 
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		res.CancelAt(now)
-		return fmt.Errorf("waiting %s for the rate limit of registry %s would pass the deadline: %w", d.Round(time.Millisecond), host, context.DeadlineExceeded)
+		return &LimitError{Registry: host, Limit: float64(lim.Limit()), Wait: d}
 	}
 	if err := t.sleep(ctx, d); err != nil {
 		res.CancelAt(t.now())

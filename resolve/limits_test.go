@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -52,7 +53,8 @@ func TestRetryAfterBoundedAndGivesUp(t *testing.T) {
 		}
 		return fault{}
 	})
-	r := newTestResolver(t)
+	// A registry timeout long enough for every capped wait.
+	r := newTestResolver(t, WithRegistryTimeout(10*time.Minute))
 	_, err := r.ResolveOne(context.Background(), specFor(t, "web="+reg.host+"/acme/web", nil))
 	if err == nil || !strings.Contains(err.Error(), "429") || !strings.Contains(err.Error(), "rate limiting") {
 		t.Fatalf("want a 429 error with a hint, got %v", err)
@@ -79,10 +81,10 @@ func TestRetryAfterRespectsDeadline(t *testing.T) {
 		}
 		return fault{}
 	})
-	r := newTestResolver(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := r.ResolveOne(ctx, specFor(t, "web="+reg.host+"/acme/web", nil))
+	// The registry call runs under its own deadline (the registry
+	// timeout), which is closer than Retry-After.
+	r := newTestResolver(t, WithRegistryTimeout(5*time.Second))
+	_, err := r.ResolveOne(context.Background(), specFor(t, "web="+reg.host+"/acme/web", nil))
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -177,8 +179,9 @@ func TestTokenBucketWaitBeyondDeadlineFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = do()
-	if err == nil || !strings.Contains(err.Error(), "rate limit") {
-		t.Fatalf("want a rate-limit deadline error, got %v", err)
+	var le *LimitError
+	if !errors.As(err, &le) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "the plugin's own request limit") {
+		t.Fatalf("want the plugin's own limit past the deadline (*LimitError), got %v", err)
 	}
 	if len(s.Waits()) != 0 || reg.counter.Count("ping") != 1 {
 		t.Fatalf("waited %v / sent %d requests", s.Waits(), reg.counter.Count("ping"))
@@ -199,7 +202,9 @@ func TestConcurrencyCapPerRegistry(t *testing.T) {
 	})
 	m, _ := newMetrics(nil)
 	lt := &limitTransport{base: http.DefaultTransport, conf: &RegistriesConfig{}, maxConcurrency: 3, now: time.Now, sleep: sleepContext, metrics: m, log: discardLogger()}
-	lt.forHost(reg.host).limiter.SetBurst(100)
+	h, done := lt.forHost(reg.host)
+	h.limiter.SetBurst(100)
+	done()
 	client := &http.Client{Transport: lt}
 	var wg sync.WaitGroup
 	for range 10 {

@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "argocd_image_resolver_registry_requests_total",
-			Help: "HTTP requests sent to registries, by registry host, operation (ping, list, head, manifest, blob, token) and status code.",
+			Help: "HTTP requests sent to registries, by registry (the registries.conf entry, or other), operation (ping, list, head, manifest, blob, token) and status code.",
 		}, []string{"registry", "operation", "status"}),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "argocd_image_resolver_cache_lookups_total",
@@ -57,12 +57,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) request(req *http.Request, resp *http.Response, err error) {
+// request counts one registry request. registry is the host's
+// registries.conf entry or "other" (hostLimits.label), never the host
+// itself: authors name hosts, and each would make its own series.
+func (m *metrics) request(registry string, req *http.Request, resp *http.Response, err error) {
 	status := "error"
 	if err == nil && resp != nil {
 		status = strconv.Itoa(resp.StatusCode)
 	}
-	m.requests.WithLabelValues(req.URL.Host, operation(req), status).Inc()
+	m.requests.WithLabelValues(registry, operation(req), status).Inc()
 }
 
 func (m *metrics) lookup(layer, result string) {

@@ -1,281 +1,101 @@
 package resolve
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"net/url"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"gopkg.in/yaml.v3"
+	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
+	"github.com/argocd-image-resolver/argocd-image-resolver/registriesconf"
 )
 
 // DefaultRegistryLimit is the request rate (per second) allowed against one
 // registry host when registries.conf does not set `limit`.
-const DefaultRegistryLimit = 20
+const DefaultRegistryLimit = registriesconf.DefaultLimit
 
 // RegistriesConfig is argocd-image-updater's registries.conf: a list of
-// registries with their API endpoint, credentials and limits.
+// registries with their API endpoint, credentials and limits, and the
+// rules of where Applications may make the sidecar connect. Package
+// registriesconf parses and validates it (the rules, tests and fuzz target
+// live there); this type adds the lookups resolution needs.
+//
+// registries.conf is admin input. Application authors refer to an entry
+// only by its name (the pull-secret option); they never name a file,
+// variable or program of the sidecar.
 type RegistriesConfig struct {
 	Registries []RegistryConfig `json:"registries"`
+	// Allowed are registry/path globs (`ghcr.io/acme/*`) every Application
+	// may use (see registriesconf.Config).
+	Allowed []string `json:"allowed,omitempty"`
+	// Projects adds globs for the Applications of one AppProject, keyed on
+	// ARGOCD_APP_PROJECT_NAME (which authors cannot set).
+	Projects map[string][]string `json:"projects,omitempty"`
+
+	// parsed holds the compiled egress rules; nil: no rules.
+	parsed *registriesconf.Config
 }
 
-// RegistryConfig is one entry of registries.conf.
+// RegistryConfig is one entry of registries.conf, with the lookups
+// resolution needs.
 type RegistryConfig struct {
-	// Name is a label for logs and errors.
-	Name string `json:"name"`
-	// Prefix is the registry host (optionally with a path) that images
-	// start with, e.g. "ghcr.io" or "docker.io".
-	Prefix string `json:"prefix"`
-	// APIURL is where the registry API answers; empty means https://<prefix host>.
-	APIURL string `json:"api_url,omitempty"`
-	// Credentials is a credential reference: env:VAR, ext:/path/to/script or
-	// file:/path. Never the secret itself.
-	Credentials string `json:"credentials,omitempty"`
-	// CredsExpire is how long credentials are reused before they are read
-	// again; zero reads them once.
-	CredsExpire time.Duration `json:"credsexpire,omitempty"`
-	// Insecure allows plain HTTP and skips TLS verification.
-	Insecure bool `json:"insecure,omitempty"`
-	// Default makes this registry the one for images without a host.
-	Default bool `json:"default,omitempty"`
-	// DefaultNS replaces "library" for single-element images on the default
-	// registry.
-	DefaultNS string `json:"defaultns,omitempty"`
-	// Limit is the request rate per second; zero means DefaultRegistryLimit.
-	Limit float64 `json:"limit,omitempty"`
-
-	// prefixHost and prefixPath are Prefix split and normalised ("docker.io"
-	// becomes "index.docker.io"); apiHost is the host to contact.
-	prefixHost string
-	prefixPath string
-	apiHost    string
-	plainHTTP  bool
+	registriesconf.Registry
 }
-
-var registryKeys = []string{"name", "prefix", "api_url", "credentials", "credsexpire", "insecure", "default", "defaultns", "limit"}
 
 // LoadRegistriesConfig reads and validates a registries.conf file.
 func LoadRegistriesConfig(path string) (*RegistriesConfig, error) {
-	data, err := os.ReadFile(path)
+	parsed, err := registriesconf.Load(path, registriesconf.WithCredentialCheck(checkCredentialRef))
 	if err != nil {
-		return nil, fmt.Errorf("registries config: %w", err)
-	}
-	conf, err := ParseRegistriesConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("registries config %s: %w", path, err)
-	}
-	return conf, nil
-}
-
-// ParseRegistriesConfig parses registries.conf YAML. Unknown keys are
-// rejected with their line number.
-func ParseRegistriesConfig(data []byte) (*RegistriesConfig, error) {
-	conf := &RegistriesConfig{}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return conf, nil
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("not valid YAML: %w", err)
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return conf, nil
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: expected a mapping with a top-level `registries:` list", root.Line)
-	}
-	var errs []error
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if k.Value != "registries" {
-			errs = append(errs, fmt.Errorf("line %d: unknown key %q; the only top-level key is `registries`", k.Line, k.Value))
-			continue
-		}
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			continue
-		}
-		if v.Kind != yaml.SequenceNode {
-			errs = append(errs, fmt.Errorf("line %d: `registries` must be a list of registries", v.Line))
-			continue
-		}
-		for _, item := range v.Content {
-			reg, err := parseRegistryNode(item)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			conf.Registries = append(conf.Registries, reg)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	if err := conf.validate(); err != nil {
 		return nil, err
 	}
-	return conf, nil
+	return fromParsed(parsed), nil
 }
 
-func parseRegistryNode(n *yaml.Node) (RegistryConfig, error) {
-	var reg RegistryConfig
-	if n.Kind != yaml.MappingNode {
-		return reg, fmt.Errorf("line %d: each registry must be a mapping with keys %s", n.Line, strings.Join(registryKeys, ", "))
-	}
-	var errs []error
-	bad := func(k *yaml.Node, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("line %d: %s: %s", k.Line, k.Value, fmt.Sprintf(format, args...)))
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if v.Kind != yaml.ScalarNode {
-			if isRegistryKey(k.Value) {
-				bad(k, "must be a single value")
-			} else {
-				errs = append(errs, unknownKey(k))
-			}
-			continue
-		}
-		val := strings.TrimSpace(v.Value)
-		switch k.Value {
-		case "name":
-			reg.Name = val
-		case "prefix":
-			reg.Prefix = val
-		case "api_url":
-			reg.APIURL = val
-		case "credentials":
-			reg.Credentials = val
-		case "credsexpire":
-			if val == "" {
-				continue
-			}
-			d, err := time.ParseDuration(val)
-			if err != nil || d < 0 {
-				bad(k, "%q is not a duration; write e.g. 30m or 2h", val)
-				continue
-			}
-			reg.CredsExpire = d
-		case "insecure", "default":
-			b, err := strconv.ParseBool(val)
-			if err != nil {
-				bad(k, "%q is not true or false", val)
-				continue
-			}
-			if k.Value == "insecure" {
-				reg.Insecure = b
-			} else {
-				reg.Default = b
-			}
-		case "defaultns":
-			reg.DefaultNS = val
-		case "limit":
-			f, err := strconv.ParseFloat(val, 64)
-			if err != nil || f < 0 {
-				bad(k, "%q is not a non-negative number of requests per second", val)
-				continue
-			}
-			reg.Limit = f
-		default:
-			errs = append(errs, unknownKey(k))
-		}
-	}
-	if len(errs) > 0 {
-		return reg, errors.Join(errs...)
-	}
-	if reg.Prefix == "" {
-		return reg, fmt.Errorf("line %d: registry %q has no prefix; set prefix to the registry host, e.g. ghcr.io", n.Line, reg.Name)
-	}
-	if err := reg.normalise(); err != nil {
-		return reg, fmt.Errorf("line %d: registry %q: %w", n.Line, reg.label(), err)
-	}
-	return reg, nil
-}
-
-func isRegistryKey(k string) bool {
-	for _, known := range registryKeys {
-		if k == known {
-			return true
-		}
-	}
-	return false
-}
-
-func unknownKey(k *yaml.Node) error {
-	return fmt.Errorf("line %d: unknown key %q; allowed keys: %s", k.Line, k.Value, strings.Join(registryKeys, ", "))
-}
-
-// normalise fills the derived host fields and checks api_url and credentials.
-func (reg *RegistryConfig) normalise() error {
-	host, path, _ := strings.Cut(strings.TrimSuffix(reg.Prefix, "/"), "/")
-	r, err := name.NewRegistry(host)
+// ParseRegistriesConfig parses registries.conf YAML (registriesconf.Parse,
+// with credential references checked as credentials are read). Unknown
+// keys are rejected with their line number.
+func ParseRegistriesConfig(data []byte) (*RegistriesConfig, error) {
+	parsed, err := registriesconf.Parse(data, registriesconf.WithCredentialCheck(checkCredentialRef))
 	if err != nil {
-		return fmt.Errorf("prefix %q: %v", reg.Prefix, err)
+		return nil, err
 	}
-	reg.prefixHost, reg.prefixPath = r.RegistryStr(), path
-	reg.apiHost = reg.prefixHost
-	if reg.APIURL != "" {
-		u, err := url.Parse(reg.APIURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("api_url %q: write a URL such as https://registry.example.com", reg.APIURL)
-		}
-		ar, err := name.NewRegistry(u.Host)
-		if err != nil {
-			return fmt.Errorf("api_url %q: %v", reg.APIURL, err)
-		}
-		reg.apiHost = ar.RegistryStr()
-		reg.plainHTTP = u.Scheme == "http"
-		if reg.apiHost == "registry-1.docker.io" {
-			reg.apiHost = name.DefaultRegistry
-		}
-	}
-	if reg.Credentials != "" {
-		if _, err := parseCredentialRef(reg.Credentials); err != nil {
-			return fmt.Errorf("credentials: %w", err)
-		}
-	}
-	return nil
+	return fromParsed(parsed), nil
 }
 
-func (reg *RegistryConfig) label() string {
-	if reg.Name != "" {
-		return reg.Name
-	}
-	return reg.Prefix
+// checkCredentialRef checks the syntax of a registries.conf credential
+// reference, by the parser that reads it.
+func checkCredentialRef(ref string) error {
+	_, err := parseCredentialRef(ref)
+	return err
 }
+
+func fromParsed(p *registriesconf.Config) *RegistriesConfig {
+	c := &RegistriesConfig{Allowed: p.Allowed, Projects: p.Projects, parsed: p}
+	for _, reg := range p.Registries {
+		c.Registries = append(c.Registries, RegistryConfig{Registry: reg})
+	}
+	return c
+}
+
+// Policy is where the sidecar may connect for an Application of project
+// (ARGOCD_APP_PROJECT_NAME): the `allowed` globs plus the project's own,
+// or, without rules, anywhere but link-local.
+func (c *RegistriesConfig) Policy(project string) *egress.Policy {
+	if c == nil {
+		return egress.Unrestricted()
+	}
+	return c.parsed.Policy(project)
+}
+
+func (reg *RegistryConfig) label() string { return reg.Label() }
 
 func (reg *RegistryConfig) limit() float64 {
-	if reg == nil || reg.Limit == 0 {
+	if reg == nil {
 		return DefaultRegistryLimit
 	}
-	return reg.Limit
+	return reg.RequestLimit()
 }
 
-func (c *RegistriesConfig) validate() error {
-	var defaults []string
-	seen := map[string]bool{}
-	for _, reg := range c.Registries {
-		if reg.Default {
-			defaults = append(defaults, reg.label())
-		}
-		key := reg.prefixHost + "/" + reg.prefixPath
-		if seen[key] {
-			return fmt.Errorf("prefix %q appears twice; keep one entry per prefix", reg.Prefix)
-		}
-		seen[key] = true
-	}
-	if len(defaults) > 1 {
-		sort.Strings(defaults)
-		return fmt.Errorf("several registries have default: true (%s); mark only one", strings.Join(defaults, ", "))
-	}
-	return nil
-}
+// covers reports whether the entry's prefix holds the repository host/path.
+func (reg *RegistryConfig) covers(host, path string) bool { return reg.Covers(host, path) }
 
 // defaultRegistry returns the entry marked default, or nil.
 func (c *RegistriesConfig) defaultRegistry() *RegistryConfig {
@@ -299,17 +119,41 @@ func (c *RegistriesConfig) forRepository(host, path string) *RegistryConfig {
 	var best *RegistryConfig
 	for i := range c.Registries {
 		reg := &c.Registries[i]
-		if reg.prefixHost != host {
+		if !reg.covers(host, path) {
 			continue
 		}
-		if reg.prefixPath != "" && path != reg.prefixPath && !strings.HasPrefix(path, reg.prefixPath+"/") {
-			continue
-		}
-		if best == nil || len(reg.prefixPath) > len(best.prefixPath) {
+		if best == nil || len(reg.Path()) > len(best.Path()) {
 			best = reg
 		}
 	}
 	return best
+}
+
+// byName returns the entry called name, or nil.
+func (c *RegistriesConfig) byName(name string) *RegistryConfig {
+	if c == nil {
+		return nil
+	}
+	for i := range c.Registries {
+		if c.Registries[i].Name == name {
+			return &c.Registries[i]
+		}
+	}
+	return nil
+}
+
+// names lists the entry names, sorted.
+func (c *RegistriesConfig) names() []string {
+	var out []string
+	if c != nil {
+		for _, reg := range c.Registries {
+			if reg.Name != "" {
+				out = append(out, reg.Name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // forAPIHost returns the entry whose API answers on host, or nil.
@@ -320,11 +164,35 @@ func (c *RegistriesConfig) forAPIHost(host string) *RegistryConfig {
 	var best *RegistryConfig
 	for i := range c.Registries {
 		reg := &c.Registries[i]
-		if reg.apiHost == host && (best == nil || reg.prefixPath == "") {
+		if reg.APIHost() == host && (best == nil || reg.Path() == "") {
 			best = reg
 		}
 	}
 	return best
+}
+
+// viaAPIHost maps a repository named on an entry's api_url host (a push
+// event from the mirror that serves a prefix) back to the prefix's host:
+// it returns the prefix host and true when an entry answers on host for a
+// prefix other than host and holds path.
+func (c *RegistriesConfig) viaAPIHost(host, path string) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	var best *RegistryConfig
+	for i := range c.Registries {
+		reg := &c.Registries[i]
+		if reg.APIHost() != host || reg.Host() == host || !reg.covers(reg.Host(), path) {
+			continue
+		}
+		if best == nil || len(reg.Path()) > len(best.Path()) {
+			best = reg
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	return best.Host(), true
 }
 
 // hasHost reports whether the first element of an image reference is a

@@ -73,7 +73,7 @@ func htpasswdRegistry(t *testing.T, password string) *testRegistry {
 // that checks basic auth and signs RS256 tokens with a key published in a
 // JWKS file. The realm uses "localhost": go-containerregistry refuses a
 // token realm on a loopback IP.
-func tokenRegistry(t *testing.T, password string) (*testRegistry, *countingHandler) {
+func tokenRegistry(t *testing.T, password string) (reg *testRegistry, tokens *countingHandler, realmHost string) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -90,7 +90,7 @@ func tokenRegistry(t *testing.T, password string) (*testRegistry, *countingHandl
 		t.Fatal(err)
 	}
 
-	tokens := newCountingHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tokens = newCountingHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
 		if !ok || user != authUser || pass != password {
 			http.Error(w, "bad credentials", http.StatusUnauthorized)
@@ -122,11 +122,12 @@ func tokenRegistry(t *testing.T, password string) (*testRegistry, *countingHandl
 	}))
 	tokenSrv := httptest.NewServer(tokens)
 	t.Cleanup(tokenSrv.Close)
-	realm := "http://localhost:" + tokenSrv.URL[strings.LastIndex(tokenSrv.URL, ":")+1:] + "/token"
-	reg := distributionRegistry(t, configuration.Auth{"token": configuration.Parameters{
+	realmHost = "localhost:" + tokenSrv.URL[strings.LastIndex(tokenSrv.URL, ":")+1:]
+	realm := "http://" + realmHost + "/token"
+	reg = distributionRegistry(t, configuration.Auth{"token": configuration.Parameters{
 		"realm": realm, "service": service, "issuer": issuer, "jwks": jwksPath,
 	}})
-	return reg, tokens
+	return reg, tokens, realmHost
 }
 
 func TestHtpasswdRegistryWithRegistriesConfCredentials(t *testing.T) {
@@ -172,14 +173,25 @@ func TestHtpasswdWrongPasswordNeverLeaks(t *testing.T) {
 	assertNoSecret(t, r, err)
 }
 
-func TestTokenAuthRegistryWithPullSecretFile(t *testing.T) {
-	reg, tokens := tokenRegistry(t, knownSecret)
+// namedEntry is a registries.conf with one entry called name for prefix,
+// whose credentials are the docker config file secretFile.
+func namedEntry(t *testing.T, name, prefix, secretFile string) *RegistriesConfig {
+	t.Helper()
+	conf, err := ParseRegistriesConfig([]byte("registries:\n- name: " + name + "\n  prefix: " + prefix + "\n  credentials: file:" + secretFile + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+func TestTokenAuthRegistryWithNamedPullSecret(t *testing.T) {
+	reg, tokens, _ := tokenRegistry(t, knownSecret)
 	pushTags(t, reg.host, "acme/web", time.Now(), []remote.Option{remote.WithAuth(&authn.Basic{Username: authUser, Password: knownSecret})}, webTags...)
 	dockerConfig := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.host, base64.StdEncoding.EncodeToString([]byte(authUser+":"+knownSecret)))
 	secretFile := writeFile(t, t.TempDir(), "config.json", dockerConfig, 0o600)
 
-	r := newTestResolver(t)
-	spec := specFor(t, "web="+reg.host+"/acme/web:~1.6", map[string]string{"web.pull-secret": "file:" + secretFile})
+	r := newTestResolver(t, WithRegistriesConfig(namedEntry(t, "acme", reg.host+"/acme", secretFile)))
+	spec := specFor(t, "web="+reg.host+"/acme/web:~1.6", map[string]string{"web.pull-secret": "acme"})
 	tokens.Reset()
 	res, err := r.ResolveOne(context.Background(), spec)
 	if err != nil || res.Tag != "1.6.3" || res.Digest == "" {
@@ -191,8 +203,8 @@ func TestTokenAuthRegistryWithPullSecretFile(t *testing.T) {
 	assertNoSecret(t, r, nil)
 
 	wrong := writeFile(t, t.TempDir(), "config.json", fmt.Sprintf(`{"auths":{%q:{"username":"robot","password":"wrong-`+knownSecret+`"}}}`, reg.host), 0o600)
-	r2 := newTestResolver(t)
-	_, err = r2.ResolveOne(context.Background(), specFor(t, "web="+reg.host+"/acme/web:~1.6", map[string]string{"web.pull-secret": "file:" + wrong}))
+	r2 := newTestResolver(t, WithRegistriesConfig(namedEntry(t, "acme", reg.host+"/acme", wrong)))
+	_, err = r2.ResolveOne(context.Background(), specFor(t, "web="+reg.host+"/acme/web:~1.6", map[string]string{"web.pull-secret": "acme"}))
 	if err == nil {
 		t.Fatal("resolved with a wrong token password")
 	}

@@ -78,6 +78,7 @@ type countingHandler struct {
 
 	mu     sync.Mutex
 	counts map[string]int
+	auths  map[string]int // Authorization header values seen
 	faults func(op string, r *http.Request) fault
 
 	inFlight    atomic.Int64
@@ -85,13 +86,23 @@ type countingHandler struct {
 }
 
 func newCountingHandler(next http.Handler) *countingHandler {
-	return &countingHandler{next: next, counts: map[string]int{}}
+	return &countingHandler{next: next, counts: map[string]int{}, auths: map[string]int{}}
+}
+
+// Authorizations is how many requests carried the Authorization value v.
+func (c *countingHandler) Authorizations(v string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.auths[v]
 }
 
 func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := operation(r)
 	c.mu.Lock()
 	c.counts[op]++
+	if a := r.Header.Get("Authorization"); a != "" {
+		c.auths[a]++
+	}
 	faults := c.faults
 	c.mu.Unlock()
 

@@ -9,23 +9,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 )
 
 // Defaults of the Resolver options.
 const (
-	DefaultCacheTTL          = 2 * time.Minute
+	DefaultCacheTTL          = time.Minute
 	DefaultStaleTTL          = 24 * time.Hour
 	DefaultNegativeTTL       = 10 * time.Second
 	DefaultMetadataCacheSize = 10000
+	// DefaultMemoryTTL is how long the in-process layer answers before
+	// it checks the store again (shared stores only differ from it there).
+	DefaultMemoryTTL = 5 * time.Second
+	// DefaultRegistryTimeout bounds one registry call, which runs under
+	// its own deadline, not the deadline of the render that started it.
+	DefaultRegistryTimeout = 30 * time.Second
 	// maxParallelSpecs bounds how many specs of one Resolve call run at
 	// once; registry concurrency is capped separately per host.
 	maxParallelSpecs = 16
@@ -43,83 +47,7 @@ type Resolver struct {
 	now      func() time.Time
 	insecure bool
 	secrets  *secretSet
-}
-
-// Option configures a Resolver.
-type Option func(*settings)
-
-type settings struct {
-	cacheTTL       time.Duration
-	staleTTL       time.Duration
-	negativeTTL    time.Duration
-	configSize     int
-	conf           *RegistriesConfig
-	keychain       authn.Keychain
-	transport      http.RoundTripper
-	logger         *slog.Logger
-	registerer     prometheus.Registerer
-	now            func() time.Time
-	sleep          func(context.Context, time.Duration) error
-	insecure       bool
-	maxConcurrency int
-	maxRetries     int
-	scriptTimeout  time.Duration
-}
-
-// WithCacheTTL sets how long tag lists, tag digests and results stay fresh
-// (default 2m).
-func WithCacheTTL(d time.Duration) Option { return func(s *settings) { s.cacheTTL = d } }
-
-// WithStaleTTL sets how long expired entries are kept to be served when the
-// registry fails (default 24h).
-func WithStaleTTL(d time.Duration) Option { return func(s *settings) { s.staleTTL = d } }
-
-// WithNegativeTTL sets how long a registry error is cached so that a failing
-// registry is not asked again at once (default 10s).
-func WithNegativeTTL(d time.Duration) Option { return func(s *settings) { s.negativeTTL = d } }
-
-// WithMetadataCacheSize bounds the digest -> config layer (default 10000
-// entries; the oldest entry is evicted first).
-func WithMetadataCacheSize(n int) Option { return func(s *settings) { s.configSize = n } }
-
-// WithRegistriesConfig sets the registries.conf entries (credentials,
-// limits, default registry, API URLs).
-func WithRegistriesConfig(c *RegistriesConfig) Option { return func(s *settings) { s.conf = c } }
-
-// WithKeychain replaces the base keychain (default authn.DefaultKeychain,
-// which reads DOCKER_CONFIG). registries.conf credentials, pull-secret and
-// cloud helpers are tried before it.
-func WithKeychain(k authn.Keychain) Option { return func(s *settings) { s.keychain = k } }
-
-// WithTransport sets the HTTP transport under the rate limiter (default
-// go-containerregistry's remote.DefaultTransport).
-func WithTransport(t http.RoundTripper) Option { return func(s *settings) { s.transport = t } }
-
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
-
-// WithMetrics registers the resolver's counters on reg; nil registers none.
-func WithMetrics(reg prometheus.Registerer) Option { return func(s *settings) { s.registerer = reg } }
-
-// WithClock sets the clock used for cache freshness, credential expiry and
-// rate limits (tests advance it instead of sleeping).
-func WithClock(now func() time.Time) Option { return func(s *settings) { s.now = now } }
-
-// WithInsecure allows plain HTTP for every registry. Loopback and private
-// addresses use plain HTTP without it, as go-containerregistry decides.
-func WithInsecure() Option { return func(s *settings) { s.insecure = true } }
-
-// WithMaxConcurrency caps concurrent requests per registry host (default 8).
-func WithMaxConcurrency(n int) Option { return func(s *settings) { s.maxConcurrency = n } }
-
-// WithCredentialScriptTimeout bounds `ext:` credential scripts (default 10s).
-func WithCredentialScriptTimeout(d time.Duration) Option {
-	return func(s *settings) { s.scriptTimeout = d }
-}
-
-// withSleep replaces the wait used by rate limiting and Retry-After (tests).
-func withSleep(f func(context.Context, time.Duration) error) Option {
-	return func(s *settings) { s.sleep = f }
+	staleLog *staleLog
 }
 
 // New builds a Resolver.
@@ -135,6 +63,10 @@ func New(opts ...Option) (*Resolver, error) {
 		maxConcurrency: DefaultMaxConcurrency,
 		maxRetries:     DefaultMaxRetries429,
 		scriptTimeout:  DefaultCredentialScriptTimeout,
+		memoryTTL:      DefaultMemoryTTL,
+		fetchTimeout:   DefaultRegistryTimeout,
+		cacheEntries:   DefaultCacheEntries,
+		tagCaps:        tagListCaps{maxTags: DefaultMaxTags, maxBytes: DefaultMaxTagListBytes},
 	}
 	for _, o := range opts {
 		o(&s)
@@ -148,12 +80,25 @@ func New(opts ...Option) (*Resolver, error) {
 		return nil, fmt.Errorf("negative TTL %s must be positive", s.negativeTTL)
 	case s.configSize <= 0:
 		return nil, fmt.Errorf("metadata cache size %d must be positive", s.configSize)
+	case s.memoryTTL <= 0:
+		return nil, fmt.Errorf("memory TTL %s must be positive", s.memoryTTL)
+	case s.fetchTimeout <= 0:
+		return nil, fmt.Errorf("registry timeout %s must be positive", s.fetchTimeout)
+	case s.cacheEntries <= 0:
+		return nil, fmt.Errorf("cache entries %d must be positive", s.cacheEntries)
+	case s.tagCaps.maxTags <= 0:
+		return nil, fmt.Errorf("--max-tags %d must be positive", s.tagCaps.maxTags)
+	case s.tagCaps.maxBytes <= 0:
+		return nil, fmt.Errorf("--max-tag-list-bytes %d must be positive", s.tagCaps.maxBytes)
+	}
+	bounds := boundsFor(s.cacheEntries, s.configSize)
+	if s.store == nil {
+		// Every layer is bounded in memory; a shared store bounds itself
+		// by TTL.
+		s.store = store.NewMemory(append([]store.MemoryOption{store.WithClock(s.now)}, bounds.storeLimits()...)...)
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if s.transport == nil {
-		s.transport = remote.DefaultTransport
 	}
 	if s.conf == nil {
 		s.conf = &RegistriesConfig{}
@@ -164,22 +109,30 @@ func New(opts ...Option) (*Resolver, error) {
 	}
 	secrets := &secretSet{}
 	lt := &limitTransport{
-		base:           s.transport,
+		base:           router{pool: &transportPool{}},
 		conf:           s.conf,
 		maxConcurrency: s.maxConcurrency,
 		maxRetries:     s.maxRetries,
 		maxRetryWait:   DefaultMaxRetryWait,
+		maxListBytes:   s.tagCaps.maxBytes,
 		now:            s.now,
 		sleep:          s.sleep,
 		metrics:        m,
 		log:            s.logger,
 	}
 	return &Resolver{
-		conf:  s.conf,
-		cache: newCache(s.cacheTTL, s.staleTTL, s.negativeTTL, s.configSize, s.now, m),
+		conf:     s.conf,
+		staleLog: newStaleLog(),
+		cache: newCache(cacheConfig{
+			ttl: s.cacheTTL, staleTTL: s.staleTTL, negTTL: s.negativeTTL, memoryTTL: s.memoryTTL,
+			fetchTimeout: s.fetchTimeout, bounds: bounds, store: s.store,
+			now: s.now, metrics: m, log: s.logger, scrub: secrets.scrub,
+		}),
 		client: &client{
-			transport: lt,
-			keychains: &keychains{conf: s.conf, base: s.keychain, now: s.now, timeout: s.scriptTimeout, secrets: secrets},
+			transports: &transports{limits: lt},
+			tagCaps:    s.tagCaps,
+			pullers:    newPullerCache(maxPullers),
+			keychains:  &keychains{base: s.keychain, now: s.now, timeout: s.scriptTimeout, secrets: secrets, log: s.logger},
 		},
 		log:      s.logger,
 		metrics:  m,
@@ -245,11 +198,14 @@ func (r *Resolver) Resolve(ctx context.Context, specs []Spec) ([]Result, error) 
 
 // ResolveOne resolves one spec: list tags (cached), let the strategy and
 // filters pick (reading metadata through the cache), and HEAD the picked
-// tag for its digest. A spec with override-tag is pinned and makes no
-// registry call; a spec paused by ignore-tags "*" returns a Result with
-// Paused set and no tag.
+// tag for its digest. A spec with override-tag is pinned: its tag is
+// checked with one cached HEAD (a 404 is a *PinError; an unreachable
+// registry leaves the pin in place with Result.Warning set). A spec paused
+// by ignore-tags "*" returns a Result with Paused set and no tag.
 func (r *Resolver) ResolveOne(ctx context.Context, spec Spec) (Result, error) {
-	res, err := r.resolve(ctx, spec)
+	// The project shares each registry's request budget (limitTransport).
+	ctx = withProject(ctx, spec.Project)
+	res, _, err := r.resolve(ctx, spec, false)
 	switch {
 	case err != nil:
 		r.metrics.resolution(resolutionError)
@@ -263,64 +219,114 @@ func (r *Resolver) ResolveOne(ctx context.Context, spec Spec) (Result, error) {
 	return res, err
 }
 
-func (r *Resolver) resolve(ctx context.Context, spec Spec) (Result, error) {
+// resolve resolves one spec; with explain it also returns the verdict on
+// every candidate tag (recomputed from the cached tag list when the result
+// itself is cached). Candidates never reach the result layer.
+func (r *Resolver) resolve(ctx context.Context, spec Spec, explain bool) (Result, []Candidate, error) {
 	res := Result{
 		Alias:      spec.Alias,
 		Image:      spec.Image,
 		Strategy:   spec.Options.Strategy,
 		Constraint: spec.Constraint,
 	}
-	if spec.Options.OverrideTag != "" {
-		res.Tag, res.Pinned, res.ResolvedAt = spec.Options.OverrideTag, true, r.now()
-		return res, nil
-	}
-	repo, _, err := r.repository(spec.Image)
+	t, err := r.target(spec.Image)
 	if err != nil {
-		return res, r.fail(spec, "", err)
+		return res, nil, r.fail(spec, "", err)
 	}
+	repo := t.repo
 	res.Registry = repo.RegistryStr()
+	res.Repository = t.host + "/" + t.path
 	if spec.Options.Paused() {
 		res.Paused, res.ResolvedAt = true, r.now()
-		return res, nil
+		return res, nil, nil
 	}
-
-	resultKey := specHash(spec, repo.Name())
-	if v, ok := r.cache.peek(LayerResult, resultKey); ok {
-		cached := v.(Result)
-		cached.Source = SourceCache
-		cached.Candidates = append([]Candidate(nil), cached.Candidates...)
-		return cached, nil
+	// Images are author input: the project's rules and the credential are
+	// settled before any request.
+	policy := r.conf.Policy(spec.Project)
+	if err := checkRules(policy, t); err != nil {
+		return res, nil, r.fail(spec, res.Registry, err)
 	}
-
-	tr := &trace{}
-	tags, err := r.tags(ctx, repo, spec.Options.PullSecret, tr)
+	cred, err := r.conf.credentialFor(spec.Options.PullSecret, t)
 	if err != nil {
-		return res, r.fail(spec, res.Registry, err)
+		return res, nil, r.fail(spec, res.Registry, err)
 	}
-	meta := &repoMetadata{ctx: ctx, r: r, repo: repo, spec: spec, trace: tr}
+	acc := access{policy: policy, cred: cred}
+	if spec.Options.OverrideTag != "" {
+		res, err := r.resolvePin(ctx, spec, repo, acc, res)
+		return res, nil, err
+	}
+
+	// One generation for the whole resolution: every layer it reads, and
+	// the result it stores, belong to the same invalidation epoch.
+	credID := credentialID(cred)
+	gen := r.cache.generation(ctx, repo.Name())
+	resultSlot := r.cache.slot(LayerResult, specHash(spec, repo.Name()), repo.Name(), credID, gen)
+	tr := &trace{}
+	meta := &repoMetadata{ctx: ctx, r: r, repo: repo, spec: spec, access: acc, trace: tr, cred: credID, gen: gen}
+	if cached, ok := r.cache.peekResult(ctx, resultSlot); ok {
+		cached.Source = SourceCache
+		if explain {
+			return cached, r.recomputeCandidates(meta), nil
+		}
+		return cached, nil, nil
+	}
+
+	tags, err := meta.tags()
+	if err != nil {
+		return res, nil, r.fail(spec, res.Registry, err)
+	}
 	tag, candidates, err := Select(spec, tags, meta)
-	res.Candidates = candidates
+	if !explain {
+		candidates = nil
+	}
 	if errors.Is(err, ErrPaused) {
 		res.Paused, res.ResolvedAt = true, r.now()
-		return res, nil
+		return res, candidates, nil
 	}
 	if err != nil {
-		return res, r.fail(spec, res.Registry, err)
+		return res, candidates, r.fail(spec, res.Registry, err)
 	}
 	digest, err := meta.Digest(tag)
 	if err != nil {
-		return res, r.fail(spec, res.Registry, err)
+		return res, candidates, r.fail(spec, res.Registry, err)
 	}
 	res.Tag, res.Digest, res.ResolvedAt = tag, digest, r.now()
 	res.Source = tr.source()
 	if res.Source == SourceStale {
-		r.log.Warn("registry failed; resolved from stale cache",
-			"alias", spec.Alias, "image", spec.Image, "registry", res.Registry,
-			"tag", tag, "error", r.secrets.scrub(tr.staleError()))
-		return res, nil
+		r.staleLog.do(res.Registry, func(heldBack int) {
+			r.log.Warn("registry failed; resolved from stale cache",
+				"alias", spec.Alias, "image", spec.Image, "registry", res.Registry,
+				"tag", tag, "error", r.secrets.scrub(tr.staleError()),
+				"staleAnswersNotLogged", heldBack, "logEvery", staleLogEvery)
+		})
+		return res, candidates, nil
 	}
-	r.cache.put(LayerResult, resultKey, repo.Name(), res, "tag "+tag+" "+digest)
-	return res, nil
+	if kept, ours := r.cache.putResult(ctx, resultSlot, res, "tag "+tag+" "+digest); !ours {
+		// Another replica answered this spec first in this generation:
+		// render what it renders.
+		kept.Source = SourceCache
+		if explain {
+			candidates = r.recomputeCandidates(meta)
+		}
+		return kept, candidates, nil
+	}
+	return res, candidates, nil
+}
+
+// credentialID names the credential a spec's registry requests use, for
+// the cache keys: a hash of the registries.conf entry (its name and its
+// prefix, which is unique), never of the secret; "-" for the default chain
+// (docker config, cloud identity or anonymous access).
+func credentialID(c credential) string {
+	if c.entry == nil {
+		return "-"
+	}
+	return shortHash(c.Name() + "\x00" + c.key())
+}
+
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
 }
 
 // specHash keys the result layer: the spec (with its options) and the
@@ -334,185 +340,35 @@ func specHash(spec Spec, repository string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// trace records where the data of one resolution came from.
-type trace struct {
-	mu       sync.Mutex
-	registry bool
-	stale    []error
-	cached   bool
+// Invalidate expires the cached entries of one repository, named in any
+// spelling CanonicalRepository reads ("ghcr.io/acme/web:1.2", "nginx" ==
+// "index.docker.io/library/nginx", a name on an api_url host), or of every
+// repository when repository is empty, in this process and in every
+// replica sharing the store, and returns how many fresh entries it
+// expired. Expired entries stay as stale copies, served only when the
+// registry fails. Immutable digest metadata stays fresh unless everything
+// is invalidated.
+func (r *Resolver) Invalidate(repository string) int {
+	// The cache holds a repository under the name it is asked at (its
+	// api_url host).
+	return r.cache.invalidate(context.Background(), r.cacheRepository(repository))
 }
 
-func (t *trace) record(l lookup) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	switch l.source {
-	case SourceRegistry:
-		t.registry = true
-	case SourceStale:
-		t.stale = append(t.stale, l.staleErr)
-	default:
-		t.cached = true
-	}
+// WatchInvalidations applies the invalidations other replicas sharing the
+// store broadcast, until ctx ends, and tells onInvalidate (when not nil)
+// which repository each one named ("" for all): a push announced to
+// another replica wakes this one's refresher. serve runs it; one-shot
+// commands need not.
+func (r *Resolver) WatchInvalidations(ctx context.Context, onInvalidate func(repository string)) error {
+	return r.cache.watch(ctx, onInvalidate)
 }
 
-func (t *trace) source() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	switch {
-	case len(t.stale) > 0:
-		return SourceStale
-	case t.registry:
-		return SourceRegistry
-	}
-	return SourceCache
-}
-
-func (t *trace) staleError() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.stale) == 0 {
-		return ""
-	}
-	return t.stale[0].Error()
-}
-
-func (r *Resolver) tags(ctx context.Context, repo name.Repository, pullSecret string, tr *trace) ([]string, error) {
-	l, err := r.cache.get(ctx, LayerTags, repo.Name(), repo.Name(), func(ctx context.Context) (any, string, error) {
-		start := time.Now()
-		tags, err := r.client.listTags(ctx, repo, pullSecret)
-		if err != nil {
-			return nil, "", &registryError{Op: "list tags", Registry: repo.RegistryStr(), Err: err}
-		}
-		r.log.Debug("listed tags", "repository", repo.Name(), "tags", len(tags), "duration", time.Since(start))
-		return tags, fmt.Sprintf("%d tags", len(tags)), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	tr.record(l)
-	return append([]string(nil), l.value.([]string)...), nil
-}
-
-// repoMetadata implements Metadata for one spec's repository through the
-// cache layers.
-type repoMetadata struct {
-	ctx   context.Context
-	r     *Resolver
-	repo  name.Repository
-	spec  Spec
-	trace *trace
-}
-
-// Digest is the manifest digest of tag (a HEAD request, tag -> digest layer).
-func (m *repoMetadata) Digest(tag string) (string, error) {
-	ref := m.repo.Tag(tag)
-	l, err := m.r.cache.get(m.ctx, LayerDigest, ref.Name(), m.repo.Name(), func(ctx context.Context) (any, string, error) {
-		d, err := m.r.client.headDigest(ctx, ref, m.spec.Options.PullSecret)
-		if err != nil {
-			return nil, "", &registryError{Op: "get digest of tag " + tag, Registry: m.repo.RegistryStr(), Err: err}
-		}
-		return d, d, nil
-	})
-	if err != nil {
-		return "", err
-	}
-	m.trace.record(l)
-	return l.value.(string), nil
-}
-
-func (m *repoMetadata) info(tag string) (imageInfo, error) {
-	digest, err := m.Digest(tag)
-	if err != nil {
-		return imageInfo{}, err
-	}
-	ref := m.repo.Digest(digest)
-	l, err := m.r.cache.get(m.ctx, LayerConfig, ref.Name(), m.repo.Name(), func(ctx context.Context) (any, string, error) {
-		info, err := m.r.client.imageInfo(ctx, ref, m.spec.Options.PullSecret)
-		if err != nil {
-			return nil, "", &registryError{Op: "read image config of tag " + tag, Registry: m.repo.RegistryStr(), Err: err}
-		}
-		return info, info.summary(), nil
-	})
-	if err != nil {
-		return imageInfo{}, err
-	}
-	m.trace.record(l)
-	return l.value.(imageInfo), nil
-}
-
-// Created is the newest image config `created` among the platforms the spec
-// allows (all platforms when it names none).
-func (m *repoMetadata) Created(tag string) (time.Time, error) {
-	info, err := m.info(tag)
+// FirstSeen returns when any replica sharing the store first saw digest in
+// image's repository (recording now when none did).
+func (r *Resolver) FirstSeen(ctx context.Context, image, digest string) (time.Time, error) {
+	repo, _, err := r.repository(image)
 	if err != nil {
 		return time.Time{}, err
 	}
-	var newest time.Time
-	found := false
-	for _, p := range info.Platforms {
-		if !m.allowed(p.Platform) {
-			continue
-		}
-		found = true
-		if p.Created.After(newest) {
-			newest = p.Created
-		}
-	}
-	if !found {
-		return time.Time{}, fmt.Errorf("tag %s has no image for platforms %s", tag, strings.Join(m.spec.Options.Platforms, ","))
-	}
-	return newest, nil
-}
-
-// Platforms lists the platforms tag provides.
-func (m *repoMetadata) Platforms(tag string) ([]string, error) {
-	info, err := m.info(tag)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(info.Platforms))
-	for _, p := range info.Platforms {
-		out = append(out, p.Platform)
-	}
-	return out, nil
-}
-
-func (m *repoMetadata) allowed(platform string) bool {
-	if len(m.spec.Options.Platforms) == 0 {
-		return true
-	}
-	for _, want := range m.spec.Options.Platforms {
-		if platformMatches(want, platform) {
-			return true
-		}
-	}
-	return false
-}
-
-// Snapshot lists every cache entry (fresh, stale and negative) for
-// inspection. Entries hold keys, summaries and scrubbed error messages,
-// never a credential.
-func (r *Resolver) Snapshot() []Entry {
-	return r.cache.snapshot(r.secrets.scrub)
-}
-
-// Invalidate drops the cached entries of one repository ("ghcr.io/acme/web",
-// "nginx" == "index.docker.io/library/nginx"), or of every repository when
-// repository is empty, and returns how many entries were removed. Immutable
-// digest metadata stays unless everything is dropped.
-func (r *Resolver) Invalidate(repository string) int {
-	repository = strings.TrimSpace(repository)
-	if repository == "" {
-		return r.cache.invalidate("")
-	}
-	key := repository
-	if repo, _, err := r.repository(repository); err == nil {
-		key = repo.Name()
-	} else if ref, err := name.ParseReference(repository); err == nil {
-		// "ghcr.io/acme/web:1.2" or "...@sha256:..." name their repository.
-		if repo, _, err := r.repository(ref.Context().String()); err == nil {
-			key = repo.Name()
-		}
-	}
-	return r.cache.invalidate(key)
+	return r.cache.firstSeen(ctx, repo.Name(), digest)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -20,9 +21,11 @@ var webTags = []string{"1.5.0", "1.6.0", "1.6.3", "1.7.0", "2.0.0-rc.1", "latest
 func TestResolvePicksSemverAndExplains(t *testing.T) {
 	reg := newTestRegistry(t)
 	digests := pushTags(t, reg.host, "acme/web", time.Now(), nil, webTags...)
-	r := newTestResolver(t)
+	shared := store.NewMemory()
+	r := newTestResolver(t, WithStore(shared))
+	spec := specFor(t, "web="+reg.host+"/acme/web:~1.6", nil)
 
-	res, err := r.ResolveOne(context.Background(), specFor(t, "web="+reg.host+"/acme/web:~1.6", nil))
+	res, err := r.ResolveOne(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,18 +35,70 @@ func TestResolvePicksSemverAndExplains(t *testing.T) {
 	if res.Source != SourceRegistry || res.Registry != reg.host || res.Alias != "web" || res.Strategy != StrategySemver || res.Constraint != "~1.6" {
 		t.Fatalf("unexpected result %+v", res)
 	}
-	byTag := map[string]Candidate{}
-	for _, c := range res.Candidates {
-		byTag[c.Tag] = c
+	// The result layer keeps the result, not the candidates.
+	keys, err := shared.Keys(context.Background(), keyEntry)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tag := range []string{"1.7.0", "2.0.0-rc.1"} {
-		c, ok := byTag[tag]
-		if !ok || c.Accepted || c.Reason == "" {
-			t.Errorf("candidate %s = %+v (present %v); want rejected with a reason", tag, c, ok)
+	results := 0
+	for _, k := range keys {
+		if !isLayerEntry(LayerResult)(k) {
+			continue
+		}
+		results++
+		vals, _ := shared.Get(context.Background(), k)
+		if strings.Contains(string(vals[0]), "candidates") || strings.Contains(string(vals[0]), "2.0.0-rc.1") {
+			t.Errorf("stored result holds candidates: %s", vals[0])
 		}
 	}
-	if !byTag["1.6.3"].Accepted {
-		t.Errorf("1.6.3 not accepted: %+v", byTag["1.6.3"])
+	if results != 1 {
+		t.Fatalf("%d stored results, want 1", results)
+	}
+
+	for _, tc := range []struct {
+		name string
+		// fresh explains with a new resolver on the same store: nothing
+		// in its front, as on another replica.
+		fresh bool
+	}{
+		{name: "cached result, same process"},
+		{name: "cached result, another replica", fresh: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			explainer := r
+			if tc.fresh {
+				explainer = newTestResolver(t, WithStore(shared))
+			}
+			reg.counter.Reset()
+			ex, err := explainer.Explain(context.Background(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ex.Tag != "1.6.3" || ex.Source != SourceCache {
+				t.Fatalf("explained %+v, want the cached 1.6.3", ex.Result)
+			}
+			if n := reg.counter.Count(""); n != 0 {
+				t.Errorf("explaining a cached result made %d registry requests, want 0", n)
+			}
+			byTag := map[string]Candidate{}
+			for _, c := range ex.Candidates {
+				byTag[c.Tag] = c
+			}
+			if len(byTag) != len(webTags) || ex.Candidates[0].Tag != "1.6.3" || !ex.Candidates[0].Accepted {
+				t.Fatalf("candidates %+v: want all %d tags, 1.6.3 accepted first", ex.Candidates, len(webTags))
+			}
+			for _, tag := range []string{"1.7.0", "2.0.0-rc.1", "latest"} {
+				if c := byTag[tag]; c.Accepted || c.Reason == "" {
+					t.Errorf("candidate %s = %+v; want rejected with a reason", tag, c)
+				}
+			}
+		})
+	}
+
+	// A spec no tag satisfies explains every rejection with the error.
+	ex, err := r.Explain(context.Background(), specFor(t, "web="+reg.host+"/acme/web:~3", nil))
+	if !errors.Is(err, ErrNoMatch) || len(ex.Candidates) != len(webTags) {
+		t.Fatalf("no match: %v, candidates %+v", err, ex.Candidates)
 	}
 }
 
@@ -109,6 +164,7 @@ func TestStaleServedWhenRegistryFails(t *testing.T) {
 		name   string
 		faults func(string, *http.Request) fault
 		ctx    func() (context.Context, context.CancelFunc)
+		opts   []Option
 	}{
 		{name: "500", faults: failOp("list", http.StatusInternalServerError)},
 		{name: "429", faults: func(op string, _ *http.Request) fault {
@@ -120,14 +176,17 @@ func TestStaleServedWhenRegistryFails(t *testing.T) {
 		{name: "timeout", faults: func(op string, _ *http.Request) fault { return fault{hang: op == "list"} },
 			ctx: func() (context.Context, context.CancelFunc) {
 				return context.WithTimeout(context.Background(), 300*time.Millisecond)
-			}},
+			},
+			// The hung call goes on after the caller left, until the
+			// registry timeout.
+			opts: []Option{WithRegistryTimeout(time.Second)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := newTestRegistry(t)
 			pushTags(t, reg.host, "acme/web", time.Now(), nil, webTags...)
 			prom := prometheus.NewRegistry()
-			r := newTestResolver(t, WithMetrics(prom))
+			r := newTestResolver(t, append(tc.opts, WithMetrics(prom))...)
 			spec := specFor(t, "web="+reg.host+"/acme/web:~1.6", nil)
 			if _, err := r.ResolveOne(context.Background(), spec); err != nil {
 				t.Fatal(err)
@@ -218,6 +277,7 @@ func TestErrorWithNothingCachedNamesAliasImageRegistryCause(t *testing.T) {
 func TestResolveAggregatesErrorsAndKeepsResults(t *testing.T) {
 	reg := newTestRegistry(t)
 	pushTags(t, reg.host, "acme/web", time.Now(), nil, webTags...)
+	pushTags(t, reg.host, "acme/db", time.Now(), nil, "15.2")
 	specs, err := ParseSpecs([]string{
 		"web=" + reg.host + "/acme/web:~1.6",
 		"api=" + reg.host + "/acme/api:~1.0",
@@ -239,21 +299,46 @@ func TestResolveAggregatesErrorsAndKeepsResults(t *testing.T) {
 	}
 }
 
-func TestPinnedAndPausedMakeNoRegistryCall(t *testing.T) {
+// TestPinIsOneCachedHEADAndPauseMakesNoCall: a pin costs one HEAD, cached
+// like any digest; a tag the registry lacks is a *PinError naming the 404;
+// a paused image asks nothing.
+func TestPinIsOneCachedHEADAndPauseMakesNoCall(t *testing.T) {
 	reg := newTestRegistry(t)
+	digests := pushTags(t, reg.host, "acme/web", time.Now(), nil, "1.2.3")
 	r := newTestResolver(t)
 	pinned := specFor(t, "web="+reg.host+"/acme/web", map[string]string{"web.override-tag": "1.2.3"})
-	res, err := r.ResolveOne(context.Background(), pinned)
-	if err != nil || !res.Pinned || res.Tag != "1.2.3" {
-		t.Fatalf("pinned: %+v %v", res, err)
+	reg.counter.Reset() // the push made requests of its own
+	for i := range 2 {
+		res, err := r.ResolveOne(context.Background(), pinned)
+		if err != nil || !res.Pinned || res.Tag != "1.2.3" || res.Digest != digests["1.2.3"] || res.Warning != "" {
+			t.Fatalf("pinned (round %d): %+v %v", i, res, err)
+		}
 	}
+	if got := reg.counter.Count("head"); got != 1 {
+		t.Errorf("%d HEAD requests for two resolutions of one pin, want 1", got)
+	}
+	if got := reg.counter.Count("list"); got != 0 {
+		t.Errorf("a pin listed the tags %d times", got)
+	}
+
+	missing := specFor(t, "web="+reg.host+"/acme/web", map[string]string{"web.override-tag": "9.9.9"})
+	_, err := r.ResolveOne(context.Background(), missing)
+	var pe *PinError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrPinNotFound) || pe.Status != 404 || pe.Tag != "9.9.9" {
+		t.Fatalf("missing pin: %v, want a *PinError with status 404", err)
+	}
+	if !strings.Contains(err.Error(), "resolve web (") || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Errorf("missing pin error %q lacks the alias or the answer", err)
+	}
+
+	before := reg.counter.Count("")
 	paused := specFor(t, "web="+reg.host+"/acme/web", map[string]string{"web.ignore-tags": "*"})
-	res, err = r.ResolveOne(context.Background(), paused)
+	res, err := r.ResolveOne(context.Background(), paused)
 	if err != nil || !res.Paused || res.Tag != "" {
 		t.Fatalf("paused: %+v %v", res, err)
 	}
-	if got := reg.counter.Count(""); got != 0 {
-		t.Fatalf("%d registry calls for pinned and paused specs", got)
+	if got := reg.counter.Count("") - before; got != 0 {
+		t.Fatalf("%d registry calls for a paused spec", got)
 	}
 	if got := testutil.ToFloat64(r.metrics.resolutions.WithLabelValues(resolutionPaused)); got != 1 {
 		t.Errorf("paused resolutions = %v", got)
@@ -344,18 +429,29 @@ func TestSnapshotAndInvalidate(t *testing.T) {
 		t.Fatalf("layers %v", layers)
 	}
 	if n := r.Invalidate(reg.host + "/acme/web"); n != 3 {
-		t.Fatalf("Invalidate(web) removed %d, want 3", n)
+		t.Fatalf("Invalidate(web) expired %d, want 3", n)
 	}
+	// The tag list and digest stay as stale copies (served if the registry
+	// fails); the result, which has none, is gone.
+	left := map[string]int{}
 	for _, e := range r.Snapshot() {
 		if strings.HasSuffix(e.Repository, "/acme/web") {
-			t.Fatalf("entry left after invalidate: %+v", e)
+			if !e.Stale {
+				t.Fatalf("fresh entry left after invalidate: %+v", e)
+			}
+			left[e.Layer]++
 		}
 	}
-	if n := r.Invalidate(""); n != 3 {
-		t.Fatalf("Invalidate(all) removed %d, want 3", n)
+	if left[LayerTags] != 1 || left[LayerDigest] != 1 || left[LayerResult] != 0 {
+		t.Fatalf("stale copies after invalidate: %v, want the tag list and the digest", left)
 	}
-	if len(r.Snapshot()) != 0 {
-		t.Fatal("entries left after invalidating all")
+	if n := r.Invalidate(""); n != 3 {
+		t.Fatalf("Invalidate(all) expired %d, want 3", n)
+	}
+	for _, e := range r.Snapshot() {
+		if !e.Stale {
+			t.Fatalf("fresh entry left after invalidating all: %+v", e)
+		}
 	}
 }
 
@@ -363,10 +459,11 @@ func TestInvalidateDockerHubShortForms(t *testing.T) {
 	for _, form := range []string{"nginx", "docker.io/library/nginx", "index.docker.io/library/nginx", "library/nginx", "nginx:1.27", "docker.io/library/nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000"} {
 		t.Run(form, func(t *testing.T) {
 			r := newTestResolver(t)
-			r.cache.put(LayerTags, "index.docker.io/library/nginx", "index.docker.io/library/nginx", []string{"1"}, "1 tags")
-			r.cache.put(LayerTags, "index.docker.io/library/redis", "index.docker.io/library/redis", []string{"1"}, "1 tags")
+			for _, repo := range []string{"index.docker.io/library/nginx", "index.docker.io/library/redis"} {
+				r.cache.putEntry(context.Background(), r.cache.slot(LayerTags, repo, repo, "-", generation{}), []string{"1"}, "1 tags")
+			}
 			if n := r.Invalidate(form); n != 1 {
-				t.Fatalf("Invalidate(%q) removed %d, want 1", form, n)
+				t.Fatalf("Invalidate(%q) expired %d, want 1", form, n)
 			}
 		})
 	}
@@ -397,10 +494,10 @@ func TestRegistryRequestMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := testutil.ToFloat64(r.metrics.requests.WithLabelValues(reg.host, "list", "200")); got != 1 {
+	if got := testutil.ToFloat64(r.metrics.requests.WithLabelValues(otherRegistries, "list", "200")); got != 1 {
 		t.Errorf("list requests = %v", got)
 	}
-	if got := testutil.ToFloat64(r.metrics.requests.WithLabelValues(reg.host, "head", "200")); got != 1 {
+	if got := testutil.ToFloat64(r.metrics.requests.WithLabelValues(otherRegistries, "head", "200")); got != 1 {
 		t.Errorf("head requests = %v", got)
 	}
 	if got := testutil.ToFloat64(r.metrics.lookups.WithLabelValues(LayerResult, lookupHit)); got != 1 {

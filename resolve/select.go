@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 )
 
 // ErrPaused is returned (wrapped with the alias) by Select for an image
@@ -61,33 +63,29 @@ type picker interface {
 }
 
 // NewStrategy returns the strategy of a spec (semver when none is set).
+// Its error is the spec's policy error (an *imagespec.OptionError).
 func NewStrategy(spec Spec) (Strategy, error) {
-	return newPicker(spec)
+	p, err := spec.Policy()
+	if err != nil {
+		return nil, err
+	}
+	return newPicker(p), nil
 }
 
-func newPicker(spec Spec) (picker, error) {
-	switch spec.Options.Strategy {
-	case "", StrategySemver:
-		s, err := newSemverStrategy(spec.Constraint)
-		if err != nil {
-			return nil, fmt.Errorf("%s (%s): constraint %q is not a semver range: %v; write e.g. ~1.6, ^2 or >=1.2 <2",
-				spec.Alias, spec.Image, spec.Constraint, err)
-		}
-		return s, nil
+// newPicker builds the strategy of a compiled policy; the policy was
+// checked when compiled, so there is nothing left to refuse.
+func newPicker(p *imagespec.Policy) picker {
+	switch p.Strategy {
 	case StrategyNewestBuild:
-		return newestBuildStrategy{}, nil
+		return newestBuildStrategy{}
 	case StrategyDigest:
-		tag := spec.Constraint
-		if tag == "" {
-			tag = DefaultDigestTag
-		}
-		return digestStrategy{tag: tag}, nil
+		return digestStrategy{tag: p.Constraint}
 	case StrategyAlphabetical:
-		return alphabeticalStrategy{}, nil
+		return alphabeticalStrategy{}
 	case StrategyNumeric:
-		return numericStrategy{}, nil
+		return numericStrategy{}
 	default:
-		return nil, fmt.Errorf("%s (%s): unknown strategy %q; allowed: %s", spec.Alias, spec.Image, spec.Options.Strategy, allowedStrategies)
+		return newSemverStrategy(p)
 	}
 }
 
@@ -110,16 +108,16 @@ const eagerPlatformAfter = 8
 //
 // A paused image returns an error wrapping ErrPaused. When no tag is left
 // the error is a *NoMatchError (errors.Is ErrNoMatch) counting the rules
-// that dropped the tags.
+// that dropped the tags. A spec whose options do not compile (only
+// possible for one that did not come from ParseSpecs) fails with its
+// *imagespec.OptionError.
 func Select(spec Spec, tags []string, meta Metadata) (string, []Candidate, error) {
-	strat, err := newPicker(spec)
+	policy, err := spec.Policy()
 	if err != nil {
 		return "", nil, err
 	}
-	filter, err := newTagFilter(spec.Options)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s (%s): %w", spec.Alias, spec.Image, err)
-	}
+	strat := newPicker(policy)
+	filter := newTagFilter(&policy.Tags)
 	tags = uniqueTags(tags)
 
 	if spec.Options.Paused() {
@@ -148,7 +146,7 @@ func Select(spec Spec, tags []string, meta Metadata) (string, []Candidate, error
 	var firstPlatformErr string
 	dropPlatform := func(tag string) bool {
 		v, ok, failed := filter.byPlatform(tag, meta)
-		if len(filter.platforms) > 0 {
+		if len(policy.Tags.Platforms) > 0 {
 			platformReads++
 		}
 		if failed {
@@ -164,7 +162,7 @@ func Select(spec Spec, tags []string, meta Metadata) (string, []Candidate, error
 	}
 
 	for attempt := 0; ; attempt++ {
-		if attempt == eagerPlatformAfter && len(filter.platforms) > 0 {
+		if attempt == eagerPlatformAfter && len(policy.Tags.Platforms) > 0 {
 			kept := allowed[:0]
 			for _, tag := range allowed {
 				if !dropPlatform(tag) {

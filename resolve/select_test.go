@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 )
 
 // tagMeta is a map-backed Metadata for tests.
@@ -331,7 +333,8 @@ func TestSelectEveryTagOnce(t *testing.T) {
 
 func TestSelectBadSpec(t *testing.T) {
 	_, _, err := Select(Spec{Alias: "web", Image: "ghcr.io/acme/web", Options: Options{AllowTags: "regexp:("}}, []string{"1.0.0"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "web (ghcr.io/acme/web): allow-tags") {
+	var oe *imagespec.OptionError
+	if !errors.As(err, &oe) || oe.Option != OptAllowTags || !strings.Contains(err.Error(), `alias "web" (ghcr.io/acme/web): allow-tags`) {
 		t.Errorf("err = %v", err)
 	}
 }

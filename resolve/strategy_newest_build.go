@@ -42,6 +42,20 @@ func (newestBuildStrategy) pick(tags []string, meta Metadata) (string, []verdict
 			failed = append(failed, reject(tag, "cannot read created time", fmt.Sprintf("cannot read created time: %v", err)))
 			continue
 		}
+		if created.IsZero() {
+			// Ordering by the zero time would call it the oldest build,
+			// which is a guess, not a fact.
+			failed = append(failed, reject(tag, "no created time",
+				"the image config has no created time, so newest-build cannot place it (rebuild with a created time, or use another strategy)"))
+			continue
+		}
+		if created.Unix() == 0 && created.Nanosecond() == 0 {
+			// Reproducible builds (ko, Bazel, Jib, Nix, SOURCE_DATE_EPOCH=0)
+			// write the Unix epoch: every build claims the same moment.
+			failed = append(failed, reject(tag, "created time is the Unix epoch",
+				"the image config says created 1970-01-01T00:00:00Z, as reproducible builds (ko, Bazel, Jib, Nix) write, so newest-build cannot place it (set SOURCE_DATE_EPOCH to the commit time, or use semver or another strategy)"))
+			continue
+		}
 		built = append(built, builtTag{tag: tag, created: created})
 	}
 	sortVerdictsByTag(failed)
@@ -49,7 +63,7 @@ func (newestBuildStrategy) pick(tags []string, meta Metadata) (string, []verdict
 		return "", failed, fmt.Errorf("cannot read the created time of any of %d tags: %w", len(tags), firstErr)
 	}
 	if len(built) == 0 {
-		return "", nil, ErrNoMatch
+		return "", failed, ErrNoMatch
 	}
 	sort.Slice(built, func(i, j int) bool {
 		if !built[i].created.Equal(built[j].created) {

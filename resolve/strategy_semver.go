@@ -2,9 +2,13 @@ package resolve
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 )
 
 // semverStrategy picks the highest semantic version allowed by an optional
@@ -12,11 +16,18 @@ import (
 // only by a range that names one (Masterminds semantics); with no range the
 // highest stable version wins.
 //
+// Strict (the default, as in Kargo) only full MAJOR.MINOR.PATCH versions
+// (optional "v", pre-release and build) are candidates: a date tag such as
+// 20240601 would otherwise read as version 20240601.0.0 and outrank every
+// release. Loose reads partial versions and numbers too, as
+// argocd-image-updater does.
+//
 // When several tags spell the same version ("1.2.3" and "v1.2.3"), the
 // canonical spelling (exactly "MAJOR.MINOR.PATCH[-pre]") wins, and among
 // non-canonical spellings the lexically smallest tag.
 type semverStrategy struct {
-	raw string
+	raw    string
+	strict bool
 	// match is the range; nil when the spec has none.
 	match *semver.Constraints
 	// withPre is the same range with pre-releases included, used only to
@@ -24,19 +35,9 @@ type semverStrategy struct {
 	withPre *semver.Constraints
 }
 
-func newSemverStrategy(constraint string) (*semverStrategy, error) {
-	s := &semverStrategy{raw: constraint}
-	if constraint == "" {
-		return s, nil
-	}
-	c, err := semver.NewConstraint(constraint)
-	if err != nil {
-		return nil, err
-	}
-	pre := *c
-	pre.IncludePrerelease = true
-	s.match, s.withPre = c, &pre
-	return s, nil
+// newSemverStrategy takes the range compiled with the spec's policy.
+func newSemverStrategy(p *imagespec.Policy) *semverStrategy {
+	return &semverStrategy{raw: p.Constraint, strict: p.Strict, match: p.Range, withPre: p.RangeWithPre}
 }
 
 func (s *semverStrategy) policy() string {
@@ -66,8 +67,14 @@ func (s *semverStrategy) pick(tags []string, _ Metadata) (string, []verdict, err
 	for _, tag := range uniqueTags(tags) {
 		v, err := semver.NewVersion(tag)
 		if err != nil {
-			noise = append(noise, reject(tag, "not a semantic version", "not a semantic version"))
+			noise = append(noise, reject(tag, ruleNotSemver, ruleNotSemver))
 			continue
+		}
+		if s.strict {
+			if rule, reason, ok := strictVersion(tag, v); !ok {
+				noise = append(noise, reject(tag, rule, reason))
+				continue
+			}
 		}
 		versions = append(versions, parsedVersion{tag: tag, v: v})
 	}
@@ -114,9 +121,40 @@ func (s *semverStrategy) pick(tags []string, _ Metadata) (string, []verdict, err
 	return chosen.tag, acceptedFirst(out), nil
 }
 
+// Rules that drop tags the semver strategy cannot rank.
+const (
+	ruleNotSemver = "not a semantic version"
+	rulePartial   = "partial version"
+	ruleDate      = "looks like a date"
+	ruleNotStrict = "not strict semver"
+)
+
+// datePattern matches tags that are dates (20240601, 2024-06-01,
+// 2024.06.01, optionally followed by a time or build number).
+var datePattern = regexp.MustCompile(`^v?(19|20)\d\d[-._]?(0[1-9]|1[0-2])[-._]?(0[1-9]|[12]\d|3[01])([-._T]?\d+)*$`)
+
+// strictVersion reports whether a tag that parses loosely as v is a full
+// MAJOR.MINOR.PATCH version, and if not which rule drops it and why.
+func strictVersion(tag string, v *semver.Version) (rule, reason string, ok bool) {
+	if _, err := semver.StrictNewVersion(strings.TrimPrefix(tag, "v")); err == nil {
+		return "", "", true
+	}
+	loose := fmt.Sprintf(`set strict-semver: "false" to read it as %s`, v.String())
+	core, _, _ := strings.Cut(strings.TrimPrefix(tag, "v"), "-")
+	core, _, _ = strings.Cut(core, "+")
+	switch {
+	case datePattern.MatchString(tag):
+		return ruleDate, "looks like a date, not a version MAJOR.MINOR.PATCH (rank dates with update-strategy alphabetical)", false
+	case strings.Count(core, ".") < 2:
+		return rulePartial, "partial version: strict-semver wants MAJOR.MINOR.PATCH (" + loose + ")", false
+	default:
+		return ruleNotStrict, "not a strict semantic version MAJOR.MINOR.PATCH (" + loose + ")", false
+	}
+}
+
 // allows applies the range (or the stable-only default) to one version.
 func (s *semverStrategy) allows(v *semver.Version) (reason, rule string, ok bool) {
-	const preRule = "pre-release, constraint does not ask for one"
+	const preRule = "pre-release (add -0 to the constraint to allow them, e.g. ^1.0.0-0)"
 	if s.match == nil {
 		if v.Prerelease() != "" {
 			return preRule, preRule, false

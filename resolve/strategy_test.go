@@ -69,6 +69,14 @@ func semverSpec(constraint string) Spec {
 	return Spec{Alias: "web", Image: "ghcr.io/acme/web", Constraint: constraint, Options: Options{Strategy: StrategySemver}}
 }
 
+// looseSemverSpec reads tags as argocd-image-updater does (strict-semver
+// "false"): partial versions and plain numbers count.
+func looseSemverSpec(constraint string) Spec {
+	s := semverSpec(constraint)
+	s.Options.LooseSemver = true
+	return s
+}
+
 func TestStrategySemver(t *testing.T) {
 	issue := []string{"1.5.0", "1.6.0", "1.6.3", "1.7.0", "2.0.0-rc.1", "latest"}
 	runStrategyCases(t, []strategyCase{
@@ -89,7 +97,7 @@ func TestStrategySemver(t *testing.T) {
 			spec: semverSpec("~1.6"), tags: []string{"1.6.4-rc.1", "1.6.3"}, want: "1.6.3",
 			cand: []string{
 				`+1.6.3: highest version matching "~1.6"`,
-				`-1.6.4-rc.1: pre-release, constraint does not ask for one`,
+				`-1.6.4-rc.1: pre-release (add -0 to the constraint to allow them, e.g. ^1.0.0-0)`,
 			},
 		},
 		{
@@ -97,7 +105,7 @@ func TestStrategySemver(t *testing.T) {
 			spec: semverSpec(""), tags: issue, want: "1.7.0",
 			cand: []string{
 				`+1.7.0: highest stable version`,
-				`-2.0.0-rc.1: pre-release, constraint does not ask for one`,
+				`-2.0.0-rc.1: pre-release (add -0 to the constraint to allow them, e.g. ^1.0.0-0)`,
 				`-1.6.3: lower than 1.7.0`,
 				`-1.6.0: lower than 1.7.0`,
 				`-1.5.0: lower than 1.7.0`,
@@ -131,8 +139,37 @@ func TestStrategySemver(t *testing.T) {
 			},
 		},
 		{
-			name: "equal non-canonical spellings prefer the smaller tag",
-			spec: semverSpec(""), tags: []string{"v1.2", "1.2"}, want: "1.2",
+			name: "loose: equal non-canonical spellings prefer the smaller tag",
+			spec: looseSemverSpec(""), tags: []string{"v1.2", "1.2"}, want: "1.2",
+		},
+		{
+			name: "strict: dates and partial versions are not versions",
+			spec: semverSpec(">=1"), tags: []string{"20240601", "1", "1.2", "v1.3", "1.6.3", "v1.6.2", "1.6.3+build.7", "2024.06.01", "1.2.3.4"}, want: "1.6.3",
+			cand: []string{
+				`+1.6.3: highest version matching ">=1"`,
+				`-1.6.3+build.7: same version as 1.6.3, which is preferred`,
+				`-v1.6.2: lower than 1.6.3`,
+				`-1: partial version: strict-semver wants MAJOR.MINOR.PATCH (set strict-semver: "false" to read it as 1.0.0)`,
+				`-1.2: partial version: strict-semver wants MAJOR.MINOR.PATCH (set strict-semver: "false" to read it as 1.2.0)`,
+				`-1.2.3.4: not a semantic version`,
+				`-2024.06.01: looks like a date, not a version MAJOR.MINOR.PATCH (rank dates with update-strategy alphabetical)`,
+				`-20240601: looks like a date, not a version MAJOR.MINOR.PATCH (rank dates with update-strategy alphabetical)`,
+				`-v1.3: partial version: strict-semver wants MAJOR.MINOR.PATCH (set strict-semver: "false" to read it as 1.3.0)`,
+			},
+		},
+		{
+			name: "loose (argocd-image-updater): a date outranks every version",
+			spec: looseSemverSpec(">=1"), tags: []string{"20240601", "1", "1.2", "1.6.3"}, want: "20240601",
+			cand: []string{
+				`+20240601: highest version matching ">=1"`,
+				`-1.6.3: lower than 20240601`,
+				`-1.2: lower than 20240601`,
+				`-1: lower than 20240601`,
+			},
+		},
+		{
+			name: "strict: nothing but partial versions",
+			spec: semverSpec(""), tags: []string{"1", "2"}, want: "",
 		},
 		{
 			name: "exact version as constraint",
@@ -171,6 +208,8 @@ func TestStrategyNewestBuild(t *testing.T) {
 		"main-ccc": {created: base.Add(time.Hour)},
 		"v1":       {created: base.Add(2 * time.Hour)},
 		"broken":   {err: errors.New("manifest unknown")},
+		"nodate":   {},
+		"ko-build": {created: time.Unix(0, 0)},
 	}
 	runStrategyCases(t, []strategyCase{
 		{
@@ -198,6 +237,26 @@ func TestStrategyNewestBuild(t *testing.T) {
 				`+main-aaa: newest build, created 2026-05-01T12:00:00Z`,
 				`-broken: cannot read created time: manifest unknown`,
 			},
+		},
+		{
+			name: "a missing created time is said, not ordered as the oldest", spec: spec, meta: meta,
+			tags: []string{"main-aaa", "nodate"}, want: "main-aaa",
+			cand: []string{
+				`+main-aaa: newest build, created 2026-05-01T12:00:00Z`,
+				`-nodate: the image config has no created time, so newest-build cannot place it (rebuild with a created time, or use another strategy)`,
+			},
+		},
+		{
+			name: "a reproducible build's epoch is said, not ordered as the oldest", spec: spec, meta: meta,
+			tags: []string{"main-aaa", "ko-build"}, want: "main-aaa",
+			cand: []string{
+				`+main-aaa: newest build, created 2026-05-01T12:00:00Z`,
+				`-ko-build: the image config says created 1970-01-01T00:00:00Z, as reproducible builds (ko, Bazel, Jib, Nix) write, so newest-build cannot place it (set SOURCE_DATE_EPOCH to the commit time, or use semver or another strategy)`,
+			},
+		},
+		{
+			name: "only missing created times", spec: spec, meta: meta,
+			tags: []string{"nodate"}, want: "",
 		},
 		{name: "empty tag list", spec: spec, meta: meta, want: ""},
 	})
@@ -305,8 +364,8 @@ func TestNewStrategyErrors(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{Spec{Alias: "web", Image: "ghcr.io/acme/web", Constraint: "latest"}, `web (ghcr.io/acme/web): constraint "latest" is not a semver range`},
-		{Spec{Alias: "web", Image: "ghcr.io/acme/web", Options: Options{Strategy: "newest"}}, `web (ghcr.io/acme/web): unknown strategy "newest"`},
+		{Spec{Alias: "web", Image: "ghcr.io/acme/web", Constraint: "latest"}, `alias "web" (ghcr.io/acme/web): constraint "latest": not a semver range`},
+		{Spec{Alias: "web", Image: "ghcr.io/acme/web", Options: Options{Strategy: "newest"}}, `alias "web" (ghcr.io/acme/web): update-strategy "newest": unknown strategy`},
 	}
 	for _, tt := range tests {
 		_, err := NewStrategy(tt.spec)

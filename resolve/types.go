@@ -3,24 +3,39 @@
 // reads metadata from registries through go-containerregistry, applies the
 // update strategy and filters, and caches every layer. It knows nothing of
 // Helm or Argo CD.
+//
+// Trust boundary: the Resolver's options and registries.conf are admin
+// input; specs and their options are author input (they come from
+// Applications). A spec names an image and, with pull-secret, the *name*
+// of a registries.conf entry, whose credentials serve only repositories
+// under its prefix; it never names a file, variable or program of the
+// sidecar. Where a spec may make the sidecar connect is the registries.conf
+// rules of its project (package egress), checked before any request and
+// on every connection. Errors carry HTTP statuses, registry error codes
+// and hints, never the text of an answer.
 package resolve
 
-import "time"
+import (
+	"time"
 
-// Strategy names as users write them (aliases are normalised by the parser).
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
+)
+
+// Strategy names as users write them (aliases are normalised by the
+// parser, package imagespec).
 const (
-	StrategySemver       = "semver"
-	StrategyNewestBuild  = "newest-build"
-	StrategyDigest       = "digest"
-	StrategyAlphabetical = "alphabetical"
-	StrategyNumeric      = "numeric"
+	StrategySemver       = imagespec.StrategySemver
+	StrategyNewestBuild  = imagespec.StrategyNewestBuild
+	StrategyDigest       = imagespec.StrategyDigest
+	StrategyAlphabetical = imagespec.StrategyAlphabetical
+	StrategyNumeric      = imagespec.StrategyNumeric
 )
 
 // Pin modes: how a result is written into Helm values.
 const (
-	PinTag       = "tag"
-	PinDigest    = "digest"
-	PinTagDigest = "tag+digest"
+	PinTag       = imagespec.PinTag
+	PinDigest    = imagespec.PinDigest
+	PinTagDigest = imagespec.PinTagDigest
 )
 
 // Result sources.
@@ -31,37 +46,12 @@ const (
 )
 
 // Spec is one image an Application asks for: `[alias=]image[:constraint]`
-// plus its per-alias options.
-type Spec struct {
-	// Alias names the image in options and reports; defaults to the last
-	// path element of the repository.
-	Alias string `json:"alias"`
-	// Image is the repository without tag, e.g. "ghcr.io/acme/web".
-	Image string `json:"image"`
-	// Constraint is the semver range or the tag after ':' in the spec, or
-	// the range of "semver:<range>"; empty means "highest stable".
-	Constraint string  `json:"constraint,omitempty"`
-	Options    Options `json:"options"`
-}
+// plus its per-alias options, with their compiled Policy (package
+// imagespec parses and compiles them).
+type Spec = imagespec.Spec
 
 // Options are the per-alias options (`<alias>.<option>` keys).
-type Options struct {
-	Strategy   string   `json:"strategy"`
-	AllowTags  string   `json:"allowTags,omitempty"`  // "regexp:<re>" or "any"
-	IgnoreTags []string `json:"ignoreTags,omitempty"` // globs; "*" pauses the image
-	Platforms  []string `json:"platforms,omitempty"`  // "linux/amd64", ...
-	PullSecret string   `json:"pullSecret,omitempty"` // credential reference, never the secret itself
-
-	Pin         string `json:"pin"`                   // PinTag, PinDigest or PinTagDigest
-	OverrideTag string `json:"overrideTag,omitempty"` // pins the alias to this tag
-
-	// Helm value paths (dotted, list indexes allowed); empty means default.
-	HelmImageName   string `json:"helmImageName,omitempty"`
-	HelmImageTag    string `json:"helmImageTag,omitempty"`
-	HelmImageSpec   string `json:"helmImageSpec,omitempty"`
-	HelmImageShasum string `json:"helmImageShasum,omitempty"`
-	HelmOverrideTag string `json:"helmOverrideTag,omitempty"`
-}
+type Options = imagespec.Options
 
 // Candidate is one tag the strategy looked at and what happened to it.
 type Candidate struct {
@@ -71,10 +61,15 @@ type Candidate struct {
 	Reason string `json:"reason"`
 }
 
-// Result is what a spec resolved to, and why.
+// Result is what a spec resolved to. Why (every candidate tag and its
+// verdict) is not part of it: the result layer keeps only what renders
+// need, and Resolver.Explain recomputes the candidates on demand.
 type Result struct {
-	Alias      string `json:"alias"`
-	Image      string `json:"image"`
+	Alias string `json:"alias"`
+	Image string `json:"image"`
+	// Repository is the image as resolved: the default registry and
+	// namespace applied ("nginx" is "index.docker.io/library/nginx").
+	Repository string `json:"repository,omitempty"`
 	Registry   string `json:"registry,omitempty"`
 	Strategy   string `json:"strategy"`
 	Constraint string `json:"constraint"`
@@ -83,9 +78,11 @@ type Result struct {
 	Pinned     bool   `json:"pinned"`
 	// Paused is set when ignore-tags holds "*": the image is not updated,
 	// Tag is empty and the chart's own value must be kept.
-	Paused     bool        `json:"paused,omitempty"`
-	Source     string      `json:"source"`
-	Candidates []Candidate `json:"candidates"`
+	Paused bool   `json:"paused,omitempty"`
+	Source string `json:"source"`
+	// Warning says what could not be checked (a pin whose registry did not
+	// answer); the result is usable.
+	Warning string `json:"warning,omitempty"`
 	// ResolvedAt is when the registry answered (cached results keep it).
 	ResolvedAt time.Time `json:"resolvedAt"`
 }

@@ -79,8 +79,7 @@ func TestExampleApplicationsRender(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := cmp.EnvFromList(append(params, "ARGOCD_APP_NAME="+app.Name, "ARGOCD_APP_NAMESPACE="+app.Spec.Destination.Namespace, "KUBE_VERSION=1.34"))
-			appDir := filepath.Join(root, filepath.FromSlash(src.Path))
-			cfg, err := cmp.LoadConfig(env, root, appDir)
+			cfg, err := cmp.LoadConfig(env, cmp.DiskRepo(root), src.Path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +88,7 @@ func TestExampleApplicationsRender(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			gen, err := pipeline.Generate(ctx, cfg, root, appDir)
+			gen, err := pipeline.Generate(ctx, cfg, cmp.DiskRepo(root), src.Path)
 			if err != nil {
 				t.Fatalf("%s: %v", base, err)
 			}

@@ -185,13 +185,17 @@ func startRedis(t testing.TB) string {
 // repoServer is a running argocd-repo-server.
 type repoServer struct {
 	addr string
+	argo argoCD // the release it runs
 }
 
-// startRepoServer runs argocd-repo-server from the multi-call argocd binary,
-// without TLS, looking for plugin sockets in sockDir.
+// startRepoServer runs argocd-repo-server from the multi-call argocd binary
+// (v2.14 or v3, told apart by the binary's build info), without TLS,
+// looking for plugin sockets in sockDir. When HELM_BIN is set, that helm is
+// on its PATH for native Helm sources, as in Argo CD's image.
 func startRepoServer(t testing.TB, argocdBin, redisAddr, sockDir string) *repoServer {
 	t.Helper()
 	requireTool(t, "git", "install git")
+	argo := argoCDOf(t, argocdBin)
 	home := t.TempDir()
 	binDir := filepath.Join(home, "bin")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
@@ -202,17 +206,26 @@ func startRepoServer(t testing.TB, argocdBin, redisAddr, sockDir string) *repoSe
 	if err := os.WriteFile(filepath.Join(binDir, "git-verify-wrapper.sh"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if helm := os.Getenv("HELM_BIN"); helm != "" {
+		abs, err := filepath.Abs(helm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(binDir, "helm")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	port := strconv.Itoa(freePort(t))
 	metricsPort := strconv.Itoa(freePort(t))
-	cmd := exec.Command(argocdBin,
+	args := append([]string{
 		"--redis", redisAddr,
 		"--address", "127.0.0.1",
 		"--port", port,
 		"--metrics-port", metricsPort,
 		"--disable-tls",
-		"--client-ca-path", "",
 		"--logformat", "text",
-	)
+	}, argo.repoServerFlags()...)
+	cmd := exec.Command(argocdBin, args...)
 	cmd.Env = append(os.Environ(),
 		"ARGOCD_BINARY_NAME=argocd-repo-server",
 		"ARGOCD_GPG_ENABLED=false",
@@ -225,7 +238,7 @@ func startRepoServer(t testing.TB, argocdBin, redisAddr, sockDir string) *repoSe
 	p := startProcess(t, "argocd-repo-server", cmd)
 	addr := "127.0.0.1:" + port
 	p.waitListening(t, "tcp", addr)
-	return &repoServer{addr: addr}
+	return &repoServer{addr: addr, argo: argo}
 }
 
 // startCMPServer runs Argo CD's own argocd-cmp-server with the plugin.yaml
@@ -250,10 +263,26 @@ func startCMPServer(t testing.TB, argocdBin, configDir, sockDir, socketName, ext
 // repository and returns its file:// URL and the chart's path in it.
 func gitRepo(t testing.TB) (url, path string) {
 	t.Helper()
+	return gitRepoWith(t, nil)
+}
+
+// gitRepoWith is gitRepo with more files, keyed by their slash-separated
+// path in the repository.
+func gitRepoWith(t testing.TB, files map[string]string) (url, path string) {
+	t.Helper()
 	requireTool(t, "git", "install git")
 	dir := filepath.Join(t.TempDir(), "repo")
 	if _, err := examples.WriteChart(filepath.Join(dir, "examples")); err != nil {
 		t.Fatal(err)
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	git := func(args ...string) {
 		t.Helper()

@@ -49,7 +49,7 @@ const (
 	secret     = "envtest-webhook-secret"
 )
 
-func startAPIServer(t *testing.T) *envtest.Environment {
+func startAPIServer(t testing.TB) *envtest.Environment {
 	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {

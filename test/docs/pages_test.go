@@ -1,8 +1,8 @@
 package docs
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
@@ -22,6 +23,8 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/worker"
 )
 
 // repoRoot is the repository root, two levels above this package.
@@ -43,9 +46,34 @@ func readFile(t *testing.T, rel string) string {
 	return string(data)
 }
 
+// page is one Markdown file the docs tests check: README.md or a page
+// under docs/. Pages added by anyone are checked the same way.
+type page struct {
+	rel  string // path from the repository root
+	text string
+}
+
 func readme(t *testing.T) string { return readFile(t, "README.md") }
 
-// fence is one fenced code block of the README.
+// pages returns README.md and every docs/*.md, sorted by path.
+func pages(t *testing.T) []page {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []page{{rel: "README.md", text: readFile(t, "README.md")}}
+	for _, f := range files {
+		rel := filepath.ToSlash(strings.TrimPrefix(f, repoRoot(t)+string(filepath.Separator)))
+		out = append(out, page{rel: rel, text: readFile(t, rel)})
+	}
+	if len(out) < 2 {
+		t.Fatal("no docs/*.md pages")
+	}
+	return out
+}
+
+// fence is one fenced code block of a page.
 type fence struct {
 	lang string
 	line int // 1-based line of the opening fence
@@ -81,16 +109,38 @@ func fences(text string) []fence {
 	return out
 }
 
-// section returns the text between <!-- name:start --> and <!-- name:end -->.
+// section returns the text between <!-- name:start --> and
+// <!-- name:end --> in text.
 func section(t *testing.T, text, name string) string {
 	t.Helper()
 	start, end := "<!-- "+name+":start -->", "<!-- "+name+":end -->"
 	i := strings.Index(text, start)
 	j := strings.Index(text, end)
 	if i < 0 || j < i {
-		t.Fatalf("README has no %s ... %s section", start, end)
+		t.Fatalf("no %s ... %s section", start, end)
 	}
 	return text[i+len(start) : j]
+}
+
+// docSection is section in the one page (README.md or docs/*.md) that
+// holds it, wherever that page is.
+func docSection(t *testing.T, name string) string {
+	t.Helper()
+	start := "<!-- " + name + ":start -->"
+	var found []page
+	for _, p := range pages(t) {
+		if strings.Contains(p.text, start) {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 {
+		var where []string
+		for _, p := range found {
+			where = append(where, p.rel)
+		}
+		t.Fatalf("want exactly one page with a %s section, found %v", start, where)
+	}
+	return section(t, found[0].text, name)
 }
 
 // tableRows parses a Markdown table into cells (header and separator
@@ -132,7 +182,7 @@ func plain(cell string) string {
 	return markdownEscape.ReplaceAllString(cell, "$1")
 }
 
-// pluginYAML is the part of plugin.yaml the README documents.
+// pluginYAML is the part of plugin.yaml the docs document.
 type pluginYAML struct {
 	Metadata struct {
 		Name string `yaml:"name"`
@@ -163,7 +213,7 @@ func loadPluginYAML(t *testing.T) pluginYAML {
 	return p
 }
 
-// kindOf is how the README writes a parameter's kind: the collection type,
+// kindOf is how the docs write a parameter's kind: the collection type,
 // with the item type when it is not a plain string.
 func kindOf(collection, item string) string {
 	if collection == "" {
@@ -175,54 +225,49 @@ func kindOf(collection, item string) string {
 	return collection
 }
 
-// TestParameterTableMatchesPluginYAML keeps the README's parameter table a
+// TestParameterTableMatchesPluginYAML keeps the docs' parameter table a
 // copy of plugin.yaml's static parameters: same order, names, kinds,
 // titles and tooltips.
 func TestParameterTableMatchesPluginYAML(t *testing.T) {
 	p := loadPluginYAML(t)
-	rows := tableRows(t, section(t, readme(t), "parameters"), 4)
+	rows := tableRows(t, docSection(t, "parameters"), 4)
 	if len(rows) != len(p.Spec.Parameters.Static) {
-		t.Errorf("README lists %d parameters, plugin.yaml %d", len(rows), len(p.Spec.Parameters.Static))
+		t.Errorf("the docs list %d parameters, plugin.yaml %d", len(rows), len(p.Spec.Parameters.Static))
 	}
 	for i, want := range p.Spec.Parameters.Static {
 		if i >= len(rows) {
-			t.Errorf("README lacks parameter %q", want.Name)
+			t.Errorf("the docs lack parameter %q", want.Name)
 			continue
 		}
 		got := rows[i]
 		wantRow := []string{want.Name, kindOf(want.CollectionType, want.ItemType), want.Title, want.Tooltip}
 		for c, col := range []string{"parameter", "kind", "title", "description"} {
 			if plain(got[c]) != wantRow[c] {
-				t.Errorf("parameter %d (%s) %s:\n README:      %q\n plugin.yaml: %q", i, want.Name, col, plain(got[c]), wantRow[c])
+				t.Errorf("parameter %d (%s) %s:\n docs:        %q\n plugin.yaml: %q", i, want.Name, col, plain(got[c]), wantRow[c])
 			}
 		}
 	}
 }
 
 // TestOptionsTableMatchesResolve lists exactly the per-alias options the
-// spec parser accepts.
+// spec parser accepts, and each documented value parses.
 func TestOptionsTableMatchesResolve(t *testing.T) {
-	rows := tableRows(t, section(t, readme(t), "options"), 3)
+	rows := tableRows(t, docSection(t, "options"), 3)
 	var got []string
 	for _, r := range rows {
 		got = append(got, plain(r[0]))
 	}
-	want := []string{
-		resolve.OptUpdateStrategy, resolve.OptAllowTags, resolve.OptIgnoreTags, resolve.OptPlatforms,
-		resolve.OptPullSecret, resolve.OptHelmImageTag, resolve.OptHelmImageName, resolve.OptHelmImageSpec,
-		resolve.OptHelmImageShasum, resolve.OptHelmOverrideTag, resolve.OptOverrideTag, resolve.OptPin,
-	}
+	want := resolve.OptionNames()
 	sort.Strings(got)
-	sort.Strings(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("README options %v\nresolve accepts %v", got, want)
+		t.Errorf("documented options %v\nresolve accepts %v", got, want)
 	}
-	// Each documented option is accepted by the parser.
 	for _, opt := range got {
 		value := map[string]string{
 			resolve.OptUpdateStrategy: "semver", resolve.OptAllowTags: "any", resolve.OptIgnoreTags: "*-debug",
-			resolve.OptPlatforms: "linux/amd64", resolve.OptPullSecret: "env:CREDS", resolve.OptOverrideTag: "1.5.0",
-			resolve.OptPin: "tag+digest",
+			resolve.OptPlatforms: "linux/amd64", resolve.OptPullSecret: "team-a", resolve.OptOverrideTag: "1.5.0",
+			resolve.OptPin: "tag+digest", resolve.OptStrictSemver: "false", resolve.OptHelmCreatePaths: "true",
+			resolve.OptCheckRendered: "false",
 		}[opt]
 		if value == "" {
 			value = "image.x"
@@ -241,7 +286,7 @@ func (fakeBackend) Refresh(context.Context, refresh.App) error { return nil }
 
 // TestMetricsTableMatchesCode registers the collectors of every package the
 // way serve does, exercises them, and compares names, types and label names
-// with the README's metrics table, both ways.
+// with the docs' metrics table, both ways.
 func TestMetricsTableMatchesCode(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	fx := newRegistryFixture(t)
@@ -262,6 +307,12 @@ func TestMetricsTableMatchesCode(t *testing.T) {
 	// observes them (a collector with no observation exports nothing).
 	ops.NewMetrics(reg).ObserveRender(time.Second, nil)
 	refresh.NewRefresher(refresh.NewTracker(), r, fakeBackend{}, refresh.WithMetrics(refresh.NewMetrics(reg)))
+	// With Redis configured.
+	store.NewMetrics(reg)
+	workers := worker.NewMetrics(reg)
+	workers.Started.Inc()
+	workers.Killed.Inc()
+	workers.ChartLoads.Inc()
 
 	families, err := reg.Gather()
 	if err != nil {
@@ -288,7 +339,7 @@ func TestMetricsTableMatchesCode(t *testing.T) {
 	}
 
 	documented := map[string]string{}
-	for _, row := range tableRows(t, section(t, readme(t), "metrics"), 4) {
+	for _, row := range tableRows(t, docSection(t, "metrics"), 4) {
 		var labels []string
 		for _, l := range strings.Split(row[2], ",") {
 			if l = plain(strings.TrimSpace(l)); l != "" {
@@ -302,53 +353,14 @@ func TestMetricsTableMatchesCode(t *testing.T) {
 		got, ok := documented[name]
 		switch {
 		case !ok:
-			t.Errorf("metric %s (%s) is not in the README", name, want)
+			t.Errorf("metric %s (%s) is not in the docs", name, want)
 		case got != want:
-			t.Errorf("metric %s: README says %q, code has %q", name, got, want)
+			t.Errorf("metric %s: the docs say %q, code has %q", name, got, want)
 		}
 	}
 	for name := range documented {
 		if _, ok := code[name]; !ok {
-			t.Errorf("README documents metric %s, which the code does not register", name)
-		}
-	}
-}
-
-// TestTroubleshootingMessagesExistInCode checks that each message fragment
-// of the troubleshooting table occurs in a non-test Go source file, so that
-// a reworded error cannot leave the README behind.
-func TestTroubleshootingMessagesExistInCode(t *testing.T) {
-	root := repoRoot(t)
-	var sources bytes.Buffer
-	for _, dir := range []string{"cmp", "ops", "plugin", "refresh", "render", "resolve"} {
-		files, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
-			}
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sources.Write(data)
-			sources.WriteByte('\n')
-		}
-	}
-	rows := tableRows(t, section(t, readme(t), "errors"), 3)
-	if len(rows) < 20 {
-		t.Fatalf("troubleshooting table has only %d rows", len(rows))
-	}
-	for _, row := range rows {
-		fragment := plain(row[0])
-		if fragment == row[0] || fragment == "" {
-			t.Errorf("troubleshooting row %q: the first cell must be one code span", row[0])
-			continue
-		}
-		if !bytes.Contains(sources.Bytes(), []byte(fragment)) {
-			t.Errorf("troubleshooting message %q occurs in no source file of cmp, ops, plugin, refresh, render or resolve", fragment)
+			t.Errorf("the docs document metric %s, which the code does not register", name)
 		}
 	}
 }
@@ -362,27 +374,43 @@ func TestYAMLExamplesAreValid(t *testing.T) {
 	p := loadPluginYAML(t)
 	root := repoRoot(t)
 	blocks := 0
-	for _, f := range fences(readme(t)) {
-		if f.lang != "yaml" {
-			continue
+	for _, pg := range pages(t) {
+		for _, f := range fences(pg.text) {
+			if f.lang != "yaml" {
+				continue
+			}
+			blocks++
+			t.Run(pg.rel+":"+strconv.Itoa(f.line), func(t *testing.T) { checkYAMLExample(t, p, root, pg, f) })
 		}
-		blocks++
-		t.Run("line"+strconv.Itoa(f.line), func(t *testing.T) {
+	}
+	if blocks < 8 {
+		t.Errorf("found only %d YAML blocks", blocks)
+	}
+}
+
+// checkYAMLExample hands one YAML block to the code that reads its kind.
+func checkYAMLExample(t *testing.T, p pluginYAML, root string, pg page, f fence) {
+	t.Helper()
+	{
+		{
 			var doc any
 			if err := yaml.Unmarshal([]byte(f.body), &doc); err != nil {
-				t.Fatalf("README line %d: not valid YAML: %v", f.line, err)
+				t.Fatalf("%s line %d: not valid YAML: %v", pg.rel, f.line, err)
 			}
 			switch {
 			case strings.HasPrefix(f.body, "# "+cmp.RepoConfigFile):
 				checkRepoConfigFile(t, f.body)
-			case isKind(doc, "Application"):
+			case isKind(doc, "Application"), hasKey(doc, "spec") && !hasKey(doc, "kind"):
 				checkApplication(t, p, doc)
 			case isKind(doc, "Kustomization"):
 				checkKustomization(t, root, doc)
-			case hasKey(doc, "registries"):
+			case hasKey(doc, "registries"), hasKey(doc, "allowed"), hasKey(doc, "projects"):
 				if _, err := resolve.ParseRegistriesConfig([]byte(f.body)); err != nil {
 					t.Errorf("registries.conf example: %v", err)
 				}
+			case isObject(doc):
+				// Another Kubernetes object (a ConfigMap of Argo CD, say):
+				// well-formed here; the page's own test checks its content.
 			case hasKey(doc, "image"):
 				tpl := readFile(t, "examples/web/templates/deployment.yaml")
 				line := strings.TrimSpace(f.body)
@@ -392,15 +420,23 @@ func TestYAMLExamplesAreValid(t *testing.T) {
 			default:
 				list, ok := doc.([]any)
 				if !ok {
-					t.Fatalf("README line %d: YAML block of unknown purpose; teach this test to check it", f.line)
+					t.Fatalf("%s line %d: YAML block of unknown purpose; teach this test to check it", pg.rel, f.line)
 				}
 				checkParameters(t, p, list)
 			}
-		})
+		}
 	}
-	if blocks < 5 {
-		t.Errorf("found only %d YAML blocks", blocks)
+}
+
+// isObject reports whether doc is a Kubernetes object: apiVersion, kind
+// and a named metadata.
+func isObject(doc any) bool {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return false
 	}
+	md, _ := m["metadata"].(map[string]any)
+	return m["apiVersion"] != nil && m["kind"] != nil && md["name"] != nil
 }
 
 func isKind(doc any, kind string) bool {
@@ -417,70 +453,87 @@ func hasKey(doc any, key string) bool {
 	return has
 }
 
+// checkApplication checks the plugin sources of an Application (or of
+// its spec alone, as a page may show just spec.sources): each names the
+// plugin and its parameters pass the plugin's loader.
 func checkApplication(t *testing.T, p pluginYAML, doc any) {
 	t.Helper()
 	spec, _ := doc.(map[string]any)["spec"].(map[string]any)
-	source, _ := spec["source"].(map[string]any)
-	plugin, _ := source["plugin"].(map[string]any)
-	if plugin == nil {
-		t.Fatal("Application example has no spec.source.plugin")
+	var sources []any
+	if source, ok := spec["source"]; ok {
+		sources = append(sources, source)
 	}
+	multi, _ := spec["sources"].([]any)
+	sources = append(sources, multi...)
 	// Argo CD names the socket (and so the plugin) <name>-<version> when
 	// plugin.yaml sets a version, <name> otherwise.
 	want := p.Metadata.Name
 	if p.Spec.Version != "" {
 		want += "-" + p.Spec.Version
 	}
-	if plugin["name"] != want {
-		t.Errorf("Application example names plugin %v; the socket is %s.sock, so the name is %s", plugin["name"], want, want)
+	plugins := 0
+	for _, src := range sources {
+		source, _ := src.(map[string]any)
+		plugin, _ := source["plugin"].(map[string]any)
+		if plugin == nil {
+			continue
+		}
+		plugins++
+		if plugin["name"] != want {
+			t.Errorf("Application example names plugin %v; the socket is %s.sock, so the name is %s", plugin["name"], want, want)
+		}
+		params, _ := plugin["parameters"].([]any)
+		checkParameters(t, p, params)
 	}
-	params, _ := plugin["parameters"].([]any)
-	checkParameters(t, p, params)
+	if plugins == 0 {
+		t.Fatal("Application example has no source that uses the plugin")
+	}
 }
 
-// checkParameters validates a list of plugin parameters: known names, the
-// kind plugin.yaml announces, and images/image-options accepted by the
-// spec parser, with a value path for each alias when there are several.
+// checkParameters feeds a list of plugin parameters to the plugin's own
+// configuration loader, encoded as Argo CD encodes them, and the images and
+// options to the spec parser, with a value path for each alias when there
+// are several.
 func checkParameters(t *testing.T, p pluginYAML, params []any) {
 	t.Helper()
 	if len(params) == 0 {
 		t.Fatal("no parameters")
 	}
+	data, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list v1alpha1.ApplicationSourcePluginParameters
+	if err := json.Unmarshal(data, &list); err != nil {
+		t.Fatalf("not Argo CD plugin parameters: %v", err)
+	}
 	kinds := map[string]string{}
 	for _, s := range p.Spec.Parameters.Static {
 		kinds[s.Name] = s.CollectionType
 	}
-	var images []string
-	options := map[string]string{}
-	for _, raw := range params {
-		param, ok := raw.(map[string]any)
-		if !ok {
-			t.Fatalf("parameter %v is not a mapping", raw)
-		}
-		name, _ := param["name"].(string)
-		kind, known := kinds[name]
-		if !known {
-			t.Errorf("parameter %q is not in plugin.yaml", name)
-			continue
+	for _, param := range list {
+		name := strings.TrimPrefix(param.Name, resolve.UpdaterPrefix)
+		kind, announced := kinds[name]
+		if !announced {
+			continue // image-list and per-alias keys: the loader decides
 		}
 		if kind == "" {
 			kind = "string"
 		}
-		if _, ok := param[kind]; !ok {
-			t.Errorf("parameter %q must be given as %s:", name, kind)
-		}
-		switch name {
-		case cmp.ParamImages:
-			for _, img := range param["array"].([]any) {
-				images = append(images, img.(string))
-			}
-		case cmp.ParamImageOptions:
-			for k, v := range param["map"].(map[string]any) {
-				options[k] = scalar(v)
-			}
+		if got := map[bool]string{param.OptionalArray != nil: "array", param.OptionalMap != nil: "map", param.String_ != nil: "string"}[true]; got != kind {
+			t.Errorf("parameter %q must be given as %s:, not %s:", param.Name, kind, got)
 		}
 	}
-	checkSpecs(t, images, options)
+	env, err := list.Environ()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg, err := cmp.LoadConfig(cmp.EnvFromList(env), cmp.DiskRepo(dir), ".")
+	if err != nil {
+		t.Fatalf("the plugin refuses these parameters: %v", err)
+	}
+	checkSpecs(t, cfg.Images, cfg.ImageOptions)
 }
 
 func scalar(v any) string {
@@ -523,7 +576,7 @@ func checkRepoConfigFile(t *testing.T, body string) {
 	if err := os.WriteFile(filepath.Join(dir, cmp.RepoConfigFile), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cmp.LoadConfig(cmp.Env{}, dir, dir)
+	cfg, err := cmp.LoadConfig(cmp.Env{}, cmp.DiskRepo(dir), ".")
 	if err != nil {
 		t.Fatalf("%s example: %v", cmp.RepoConfigFile, err)
 	}

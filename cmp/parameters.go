@@ -1,0 +1,227 @@
+package cmp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+)
+
+// Parameter names (spec.source.plugin.parameters[].name).
+const (
+	ParamImages                  = "images"
+	ParamImageOptions            = "image-options"
+	ParamValueFiles              = "value-files"
+	ParamValues                  = "values"
+	ParamHelmParameters          = "helm-parameters"
+	ParamHelmStringParameters    = "helm-string-parameters"
+	ParamReleaseName             = "release-name"
+	ParamSkipCRDs                = "skip-crds"
+	ParamIgnoreMissingValueFiles = "ignore-missing-value-files"
+
+	// AnnouncedImagePrefix names the informational parameters announcing
+	// resolved tags (`image.<alias>`); they are accepted and ignored.
+	AnnouncedImagePrefix = "image."
+
+	// ParamImageList is argocd-image-updater's image-list annotation: the
+	// images as one comma-separated string. It is another spelling of
+	// images, accepted so that annotations can be copied as they are.
+	ParamImageList = "image-list"
+)
+
+// notNeeded are argocd-image-updater keys that have no meaning here, with
+// the reason; they are refused with it rather than as unknown.
+var notNeeded = map[string]string{
+	"write-back-method": "nothing is written back: the version is resolved at every render",
+	"write-back-target": "nothing is written back: the version is resolved at every render",
+	"git-branch":        "nothing is committed",
+}
+
+// notNeededOption are argocd-image-updater per-alias keys with no meaning
+// here.
+var notNeededOption = map[string]string{
+	"force-update":         "every configured image is resolved and written on every render",
+	"kustomize.image-name": "the plugin renders Helm charts only",
+}
+
+func notNeededReason(name string) (string, bool) {
+	if r, ok := notNeeded[name]; ok {
+		return r, true
+	}
+	for opt, r := range notNeededOption {
+		if strings.HasSuffix(name, "."+opt) {
+			return r, true
+		}
+	}
+	return "", false
+}
+
+// flexBool accepts true/false as a YAML boolean or a string.
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		var v bool
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Errorf("want \"true\" or \"false\", got %s", data)
+		}
+		*b = flexBool(v)
+		return nil
+	}
+	v, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("want \"true\" or \"false\", got %q", s)
+	}
+	*b = flexBool(v)
+	return nil
+}
+
+// pluginParameter is one element of ARGOCD_APP_PARAMETERS as Argo CD
+// marshals ApplicationSourcePluginParameter.
+type pluginParameter struct {
+	Name   string             `json:"name"`
+	String *string            `json:"string,omitempty"`
+	Array  *[]string          `json:"array,omitempty"`
+	Map    *map[string]string `json:"map,omitempty"`
+}
+
+type paramKind int
+
+const (
+	kindString paramKind = iota
+	kindArray
+	kindMap
+	kindBool
+)
+
+var parameterKinds = map[string]paramKind{
+	ParamImages:                  kindArray,
+	ParamImageOptions:            kindMap,
+	ParamValueFiles:              kindArray,
+	ParamValues:                  kindString,
+	ParamHelmParameters:          kindMap,
+	ParamHelmStringParameters:    kindMap,
+	ParamReleaseName:             kindString,
+	ParamSkipCRDs:                kindBool,
+	ParamIgnoreMissingValueFiles: kindBool,
+}
+
+func knownParameters() string {
+	names := make([]string, 0, len(parameterKinds))
+	for n := range parameterKinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// parseParameters decodes ARGOCD_APP_PARAMETERS.
+func parseParameters(raw string) (settings, error) {
+	var out settings
+	if strings.TrimSpace(raw) == "" {
+		return out, nil
+	}
+	var params []pluginParameter
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&params); err != nil {
+		return out, inputError("%s is not the JSON list of plugin parameters Argo CD sends: %v", EnvAppParameters, err)
+	}
+	var errs []error
+	for _, p := range params {
+		name := strings.TrimPrefix(p.Name, resolve.UpdaterPrefix)
+		if strings.HasPrefix(name, AnnouncedImagePrefix) && !resolve.IsOptionKey(name) {
+			// image.<alias>: what the plugin announced, sent back by
+			// the UI. An alias named "image" keeps its option keys
+			// (image.update-strategy).
+			continue
+		}
+		kind, ok := parameterKinds[name]
+		if !ok {
+			if err := out.setUpdaterKey(name, p); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := out.set(name, kind, p); err != nil {
+			errs = append(errs, fmt.Errorf("parameter %q: %w", p.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return settings{}, inputError("%v", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// setUpdaterKey takes a parameter that is not one of plugin.yaml's:
+// argocd-image-updater's image-list or a per-alias key, else an error.
+func (s *settings) setUpdaterKey(name string, p pluginParameter) error {
+	switch {
+	case name == ParamImageList, resolve.IsOptionKey(name):
+		if p.String == nil {
+			return fmt.Errorf("parameter %q: must be a string (set `string:` in spec.source.plugin.parameters)", p.Name)
+		}
+		if name == ParamImageList {
+			s.ImageList = p.String
+		} else {
+			s.addAliasOption(p.Name, *p.String)
+		}
+		return nil
+	}
+	if reason, ok := notNeededReason(name); ok {
+		return fmt.Errorf("parameter %q is not needed with image-resolver (%s); remove it", p.Name, reason)
+	}
+	return fmt.Errorf("unknown parameter %q (known: %s, %s, and <alias>.<option> keys)", p.Name, knownParameters(), ParamImageList)
+}
+
+func (s *settings) set(name string, kind paramKind, p pluginParameter) error {
+	var str string
+	switch kind {
+	case kindArray:
+		if p.Array == nil {
+			return errors.New("must be an array (set `array:` in spec.source.plugin.parameters)")
+		}
+	case kindMap:
+		if p.Map == nil {
+			return errors.New("must be a map (set `map:` in spec.source.plugin.parameters)")
+		}
+	case kindString, kindBool:
+		if p.String == nil {
+			return errors.New("must be a string (set `string:` in spec.source.plugin.parameters)")
+		}
+		str = *p.String
+	}
+	switch name {
+	case ParamImages:
+		s.Images = p.Array
+	case ParamImageOptions:
+		s.ImageOptions = p.Map
+	case ParamValueFiles:
+		s.ValueFiles = p.Array
+	case ParamValues:
+		s.Values = &str
+	case ParamHelmParameters:
+		s.HelmParameters = p.Map
+	case ParamHelmStringParameters:
+		s.HelmStringParameters = p.Map
+	case ParamReleaseName:
+		s.ReleaseName = &str
+	case ParamSkipCRDs, ParamIgnoreMissingValueFiles:
+		v, err := strconv.ParseBool(strings.TrimSpace(str))
+		if err != nil {
+			return fmt.Errorf("want \"true\" or \"false\", got %q", str)
+		}
+		b := flexBool(v)
+		if name == ParamSkipCRDs {
+			s.SkipCRDs = &b
+		} else {
+			s.IgnoreMissingValueFiles = &b
+		}
+	}
+	return nil
+}
