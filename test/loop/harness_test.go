@@ -1,0 +1,232 @@
+package loop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startupTimeout bounds how long a component may take to accept
+// connections; a cold argocd binary on a busy machine needs seconds.
+const startupTimeout = 90 * time.Second
+
+// requireBinary returns the path named by the environment variable env. It
+// skips the test when the variable is unset, unless E2E_REQUIRED=1, which
+// turns the missing binary into a failure.
+func requireBinary(tb testing.TB, env string) string {
+	tb.Helper()
+	path := os.Getenv(env)
+	if path == "" {
+		if os.Getenv("E2E_REQUIRED") == "1" {
+			tb.Fatalf("%s is not set but E2E_REQUIRED=1: run `make test`, which builds it", env)
+		}
+		tb.Skipf("%s is not set: skipping the loop test (run `make test` to build the binaries and run it)", env)
+	}
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("%s=%s: %v (run `make e2e-tools`)", env, path, err)
+	}
+	return path
+}
+
+// requireTool finds a program on PATH or fails the test with a hint
+// (skips it without E2E_REQUIRED=1).
+func requireTool(tb testing.TB, name, hint string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("E2E_REQUIRED") != "1" {
+			tb.Skipf("%s not found on PATH (%s): skipping the loop test", name, hint)
+		}
+		tb.Fatalf("%s not found on PATH: %s", name, hint)
+	}
+	return path
+}
+
+// shortTempDir returns a fresh directory under /tmp whose path is short
+// enough for unix sockets (about 108 bytes at most); t.TempDir embeds the
+// test name and can exceed that.
+func shortTempDir(tb testing.TB, prefix string) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("/tmp", prefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// freePort asks the kernel for a free TCP port on loopback.
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return port
+}
+
+// process is a third-party program started for one test. Its output goes
+// to a log file that is printed when the test fails.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+}
+
+// startProcess starts cmd and registers a cleanup that stops it with
+// SIGKILL (nothing here keeps state worth a graceful stop) and waits for
+// it.
+func startProcess(tb testing.TB, name string, cmd *exec.Cmd) *process {
+	tb.Helper()
+	logFile, err := os.CreateTemp(tb.TempDir(), name+"-*.log")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logPath: logFile.Name(), done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		close(p.done)
+	}()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if tb.Failed() {
+			tb.Logf("--- %s output (%s) ---\n%s", name, p.logPath, p.tail(24<<10))
+		}
+	})
+	return p
+}
+
+// tail returns the last n bytes of the process log.
+func (p *process) tail(n int64) string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	if int64(len(data)) > n {
+		data = data[int64(len(data))-n:]
+	}
+	return string(data)
+}
+
+// waitListening polls a dial to addr until it succeeds, the process exits,
+// or the startup timeout passes.
+func (p *process) waitListening(tb testing.TB, network, addr string) {
+	tb.Helper()
+	waitFor(tb, p.name+" listening on "+addr, p.done, func() error { return dial(network, addr) })
+}
+
+// dial succeeds when something accepts connections on addr.
+func dial(network, addr string) error {
+	c, err := net.DialTimeout(network, addr, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// waitFor polls ready until it returns nil. It fails the test when exited
+// is closed first (a process died) or when startupTimeout passes.
+func waitFor(tb testing.TB, what string, exited <-chan struct{}, ready func() error) {
+	tb.Helper()
+	deadline := time.NewTimer(startupTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := ready()
+		if err == nil {
+			return
+		}
+		select {
+		case <-exited:
+			tb.Fatalf("waiting for %s: the process exited: %v", what, err)
+		case <-deadline.C:
+			tb.Fatalf("waiting for %s: not ready after %s: %v", what, startupTimeout, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// poll checks cond every 50 ms until it returns nil, and fails the test
+// with its last error after timeout.
+func poll(tb testing.TB, what string, timeout time.Duration, cond func() error) {
+	tb.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		select {
+		case <-deadline.C:
+			tb.Fatalf("waiting %s for %s: %v", timeout, what, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// runInProcess runs fn in a goroutine with a context cancelled at cleanup,
+// and waits for it to return then. The returned channel is closed when fn
+// returns.
+func runInProcess(tb testing.TB, what string, fn func(ctx context.Context) error) <-chan struct{} {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		runErr = fn(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+			if runErr != nil && !errors.Is(runErr, context.Canceled) {
+				tb.Errorf("%s: %v", what, runErr)
+			}
+		case <-time.After(30 * time.Second):
+			tb.Errorf("%s did not stop within 30s of cancellation", what)
+		}
+	})
+	return done
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger goroutines of serve.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
