@@ -121,10 +121,12 @@ func testRefreshInterval(t *testing.T, p *plane) {
 	if !ok {
 		t.Fatal("the status shows 1.6.4 but no hard refresh was seen")
 	}
-	// The check and the PATCH take milliseconds; two seconds cover a busy
-	// machine running other test packages.
-	if d, bound := refreshed.Sub(pushed), testInterval+testCacheTTL+2*time.Second; d > bound {
-		t.Errorf("hard refresh %s after the push, want within --refresh-interval + --cache-ttl (%s)", d, bound)
+	// The check and the PATCH take milliseconds; one more interval covers
+	// a pass delayed by a busy machine running other test packages (Argo
+	// CD's own refresh comes minutes later, so this still tells the two
+	// apart).
+	if d, bound := refreshed.Sub(pushed), 2*testInterval+testCacheTTL; d > bound {
+		t.Errorf("hard refresh %s after the push, want within --refresh-interval + --cache-ttl and one interval of slack (%s)", d, bound)
 	}
 	t.Logf("push (no webhook) → hard refresh %s, → status shows 1.6.4 %s (--refresh-interval %s)",
 		refreshed.Sub(pushed).Round(time.Millisecond), latency.Round(time.Millisecond), testInterval)
