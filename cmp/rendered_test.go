@@ -9,6 +9,8 @@ import (
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	testharness "github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
 
 // renderCase is one render through the socket and what it must answer:
@@ -195,7 +197,7 @@ func TestPinOnAnUnreachableRegistryIsUsedWithAWarning(t *testing.T) {
 	}
 	gone := ln.Addr().String()
 	ln.Close()
-	var logs syncBuffer
+	var logs testharness.SyncBuffer
 	h := startServerSetup(t, newTestRegistry(t), serverSetup{logs: &logs})
 	params := v1alpha1.ApplicationSourcePluginParameters{
 		images("web=" + gone + "/acme/web:~1.6"),

@@ -24,6 +24,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	testharness "github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -92,7 +93,7 @@ func TestServeOperations(t *testing.T) {
 	wired := make(chan *serveWiring, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs testharness.SyncBuffer
 	cmd := newServeCommand(observeWiring(func(w *serveWiring) { wired <- w }))
 	cmd.SetErr(&logs)
 	cmd.SetArgs([]string{"--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json",

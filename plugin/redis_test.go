@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	testharness "github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 )
 
@@ -95,7 +96,7 @@ func TestRedisTLSSettingsFailClearly(t *testing.T) {
 
 // startServe runs `serve` in process with extra flags until the test ends
 // and waits until /readyz answers 200; it returns the socket and the logs.
-func startServe(t *testing.T, extra ...string) (string, *syncBuffer) {
+func startServe(t *testing.T, extra ...string) (string, *testharness.SyncBuffer) {
 	t.Helper()
 	sockDir, err := os.MkdirTemp("", "srv")
 	if err != nil {
@@ -108,7 +109,7 @@ func startServe(t *testing.T, extra ...string) (string, *syncBuffer) {
 	}
 	httpAddr := l.Addr().String()
 	_ = l.Close()
-	logs := &syncBuffer{}
+	logs := &testharness.SyncBuffer{}
 	cmd := NewRootCommand()
 	cmd.SetErr(logs)
 	cmd.SetArgs(append([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "text",

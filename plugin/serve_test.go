@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +15,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	testharness "github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestServeCommand runs `serve` with an extension's runner, calls the
 // socket, then cancels like SIGTERM and checks the socket is removed.
@@ -48,7 +31,7 @@ func TestServeCommand(t *testing.T) {
 	wired := make(chan *serveWiring, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs testharness.SyncBuffer
 	cmd := newServeCommand(observeWiring(func(w *serveWiring) { wired <- w }))
 	cmd.SetErr(&logs)
 	cmd.SetArgs([]string{"--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json", "--parallelism", "2",
@@ -120,7 +103,7 @@ func TestServeRefusesASocketInUse(t *testing.T) {
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs testharness.SyncBuffer
 	first := NewRootCommand()
 	first.SetErr(&logs)
 	first.SetArgs([]string{"serve", "--socket-dir", sockDir, "--work-dir", t.TempDir(), "--log-format", "json",

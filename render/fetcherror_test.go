@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
+	testharness "github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
 
 // answerMarker stands for text a remote server chose: it must never reach
@@ -47,24 +47,6 @@ func rawAnswer(w http.ResponseWriter, code int, reason string, header http.Heade
 	_ = header.Write(buf)
 	buf.WriteString("\r\n" + body)
 	_ = buf.Flush()
-}
-
-// syncLog collects log output written from several goroutines.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // hostileChartRepository answers index.yaml and the chart tarball with
@@ -177,7 +159,7 @@ func TestDependencyErrorsKeepAnswersOut(t *testing.T) {
 			deps := testDeps(t)
 			deps.PlainHTTP = true
 			deps.Transport = egress.NewTransport(egress.Unrestricted())
-			logs := &syncLog{}
+			logs := &testharness.SyncBuffer{}
 			deps.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			var dir string
 			if tc.oci {

@@ -1,7 +1,6 @@
 package resolve
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	testharness "github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -206,14 +206,14 @@ type testResolver struct {
 	*Resolver
 	clock *fakeClock
 	sleep *sleeper
-	logs  *syncBuffer
+	logs  *testharness.SyncBuffer
 }
 
 func newTestResolver(t testing.TB, opts ...Option) *testResolver {
 	t.Helper()
 	clock := newFakeClock()
 	s := &sleeper{clock: clock}
-	logs := &syncBuffer{}
+	logs := &testharness.SyncBuffer{}
 	base := []Option{
 		WithClock(clock.Now),
 		withSleep(s.Sleep),
@@ -225,23 +225,6 @@ func newTestResolver(t testing.TB, opts ...Option) *testResolver {
 		t.Fatal(err)
 	}
 	return &testResolver{Resolver: r, clock: clock, sleep: s, logs: logs}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func specFor(t testing.TB, image string, options map[string]string) Spec {

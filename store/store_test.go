@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 )
 
@@ -306,24 +307,6 @@ func TestTypedValuesAreVersioned(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRedisFailureOpensBreakerAndRecovers kills redis-server under the
 // store: calls fail within their timeout, then fail fast without asking;
 // the up metric drops; one line is logged per state change. After a
@@ -334,7 +317,7 @@ func TestRedisFailureOpensBreakerAndRecovers(t *testing.T) {
 	client := newRedisClient(t, srv.Addr())
 	reg := prometheus.NewRegistry()
 	metrics := store.NewMetrics(reg)
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	s := store.NewRedis(client, store.WithTimeout(100*time.Millisecond), store.WithMetrics(metrics),
 		store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ctx := context.Background()

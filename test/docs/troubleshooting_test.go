@@ -42,6 +42,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -237,7 +238,7 @@ var producers = map[string]producer{
 
 	// Redis.
 	"Redis unavailable: renders go on from memory": func(t *testing.T, fx *troubleFixture) string {
-		var logs syncBuffer
+		var logs harness.SyncBuffer
 		client := redis.NewClient(&redis.Options{Addr: fx.gone, MaxRetries: -1})
 		defer client.Close()
 		r := store.NewRedis(client, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -308,7 +309,7 @@ type troubleFixture struct {
 	gone     string // an address nothing listens on
 	authHost map[string]string
 	resolver *resolve.Resolver
-	logs     *syncBuffer
+	logs     *harness.SyncBuffer
 	repo     string // the repository the renders send
 
 	sockDir                            string
@@ -325,12 +326,12 @@ type troubleFixture struct {
 	kube     *refresh.Kubernetes
 
 	refresherDone chan struct{}
-	refresherLogs syncBuffer
+	refresherLogs harness.SyncBuffer
 }
 
 func newTroubleFixture(t *testing.T) *troubleFixture {
 	t.Helper()
-	fx := &troubleFixture{parent: t, authHost: map[string]string{}, logs: &syncBuffer{}, slowEntered: make(chan struct{}, 1)}
+	fx := &troubleFixture{parent: t, authHost: map[string]string{}, logs: &harness.SyncBuffer{}, slowEntered: make(chan struct{}, 1)}
 	fx.gone = closedAddr(t)
 	for _, v := range []string{"HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"} {
 		t.Setenv(v, t.TempDir())
@@ -788,7 +789,7 @@ func commandError(t *testing.T, args ...string) string {
 // serveLogs runs `serve` with args until it is serving and returns its log.
 func serveLogs(t *testing.T, args ...string) string {
 	t.Helper()
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	root := plugin.NewRootCommand()
 	root.SetErr(&logs)
 	root.SetArgs(append([]string{"serve", "--socket-dir", shortDir(t), "--work-dir", t.TempDir(), "--log-format", "text",
@@ -805,7 +806,7 @@ func serveLogs(t *testing.T, args ...string) string {
 }
 
 // waitForLog waits until a log line holding want was written.
-func waitForLog(t *testing.T, logs *syncBuffer, want string) {
+func waitForLog(t *testing.T, logs *harness.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for !strings.Contains(logs.String(), want) {
@@ -815,23 +816,6 @@ func waitForLog(t *testing.T, logs *syncBuffer, want string) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
 
 // argoCDReleases are the Argo CD release lines the end-to-end tests run
@@ -75,7 +77,7 @@ func forEachArgoCD(t *testing.T, fn func(t *testing.T, argo argoCD)) {
 			}
 		}
 		t.Run(name, func(t *testing.T) {
-			a := argoCDOf(t, requireBinary(t, r.env))
+			a := argoCDOf(t, harness.RequireBinary(t, r.env))
 			if !strings.HasPrefix(a.version, r.line) {
 				t.Fatalf("%s=%s is Argo CD %s, want a %s* release", r.env, a.bin, a.version, r.line)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/examples"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
@@ -33,7 +34,7 @@ func benchServer(b *testing.B, ctx context.Context, opts ...resolve.Option) *cmp
 		b.Fatal(err)
 	}
 	srv, err := cmp.New(resolver,
-		cmp.WithSocketDir(shortTempDir(b, "cmpb")),
+		cmp.WithSocketDir(harness.ShortTempDir(b, "cmpb")),
 		cmp.WithWorkDir(b.TempDir()),
 		cmp.WithLogger(discard()),
 	)

@@ -14,6 +14,7 @@ import (
 	"github.com/argoproj/argo-cd/v3/reposerver/apiclient"
 	utiltls "github.com/argoproj/argo-cd/v3/util/tls"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -34,18 +35,18 @@ import (
 //	ARGOCD_BIN=.cache/argocd-v3.6.1/argocd HELM_BIN=.cache/helm-v3.22.0/helm IMAGE_RESOLVER_BIN=bin/argocd-image-resolver \
 //	  go test ./test/e2e/ -run '^$' -bench RepoServerPluginVsHelm -benchtime 1x
 func BenchmarkRepoServerPluginVsHelm(b *testing.B) {
-	argocdBin := requireBinary(b, "ARGOCD_BIN")
-	requireBinary(b, "HELM_BIN")
-	bin := requireBinary(b, "IMAGE_RESOLVER_BIN")
+	argocdBin := harness.RequireBinary(b, "ARGOCD_BIN")
+	harness.RequireBinary(b, "HELM_BIN")
+	bin := harness.RequireBinary(b, "IMAGE_RESOLVER_BIN")
 	renders := envInt(b, "REPOSERVER_RENDERS", 20)
 
 	reg := registrytest.New(b)
 	image := reg.Host() + "/acme/web"
 	reg.PushTags(b, "acme/web", exampleTags...)
-	sockDir := shortTempDir(b, "rsb")
-	serve := startProcess(b, "serve", exec.Command(bin, "serve", "--socket-dir", sockDir, "--work-dir", b.TempDir(),
+	sockDir := harness.ShortTempDir(b, "rsb")
+	serve := harness.StartProcess(b, "serve", exec.Command(bin, "serve", "--socket-dir", sockDir, "--work-dir", b.TempDir(),
 		"--http-addr", "", "--debug-addr", "", "--refresh-backend", "none", "--log-level", "warn"))
-	waitFor(b, "serve's socket", serve.done, func() error { return dialUnix(filepath.Join(sockDir, "image-resolver.sock")) })
+	harness.WaitFor(b, "serve's socket", serve.Done(), func() error { return harness.Dial("unix", filepath.Join(sockDir, "image-resolver.sock")) })
 	redis := startRedis(b)
 	rs := startRepoServer(b, argocdBin, redis, sockDir)
 	for _, others := range []int{0, 300, 3000} {

@@ -18,6 +18,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/examples"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -87,7 +88,7 @@ func BenchmarkWarmRenderSocketVsInProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv, err := cmp.New(resolver,
-		cmp.WithSocketDir(shortTempDir(b, "cmpb")),
+		cmp.WithSocketDir(harness.ShortTempDir(b, "cmpb")),
 		cmp.WithWorkDir(b.TempDir()),
 		cmp.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	)
@@ -97,7 +98,7 @@ func BenchmarkWarmRenderSocketVsInProcess(b *testing.B) {
 	if err := srv.Listen(); err != nil {
 		b.Fatal(err)
 	}
-	runInProcess(b, "cmp server", srv.Serve)
+	harness.RunInProcess(b, "cmp server", srv.Serve)
 
 	repoRoot := b.TempDir()
 	if _, err := examples.WriteChart(filepath.Join(repoRoot, "examples")); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/examples"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkSocketThroughput(b *testing.B) {
 	if base := os.Getenv("THROUGHPUT_BASELINE_BIN"); base != "" {
 		bins = append(bins, struct{ name, path string }{"baseline", base})
 	}
-	bins = append(bins, struct{ name, path string }{"current", requireBinary(b, "IMAGE_RESOLVER_BIN")})
+	bins = append(bins, struct{ name, path string }{"current", harness.RequireBinary(b, "IMAGE_RESOLVER_BIN")})
 	seconds := envInt(b, "THROUGHPUT_SECONDS", 10)
 	otherFiles := envInt(b, "THROUGHPUT_FILES", 0)
 
@@ -58,11 +59,11 @@ func BenchmarkSocketThroughput(b *testing.B) {
 
 	for _, bin := range bins {
 		b.Run(bin.name, func(b *testing.B) {
-			sockDir := shortTempDir(b, "tput")
-			serve := startProcess(b, "serve", exec.Command(bin.path, "serve", "--socket-dir", sockDir, "--work-dir", b.TempDir(),
+			sockDir := harness.ShortTempDir(b, "tput")
+			serve := harness.StartProcess(b, "serve", exec.Command(bin.path, "serve", "--socket-dir", sockDir, "--work-dir", b.TempDir(),
 				"--http-addr", "", "--debug-addr", "", "--refresh-backend", "none", "--log-level", "warn", "--parallelism", "4"))
 			socket := filepath.Join(sockDir, "image-resolver.sock")
-			waitFor(b, "serve's socket", serve.done, func() error { return dialUnix(socket) })
+			harness.WaitFor(b, "serve's socket", serve.Done(), func() error { return harness.Dial("unix", socket) })
 			ctx := context.Background()
 			if _, err := socketRender(ctx, socket, appPath, repoRoot, env); err != nil {
 				b.Fatalf("warm-up render: %v", err)

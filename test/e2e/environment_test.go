@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
 
 // envProbeScript is the generate command of a probe plugin run by Argo
@@ -42,7 +44,7 @@ spec:
 // docs/compatibility.md lists; the plugin works with both (the other
 // end-to-end tests render through each release).
 func TestRepoServerPluginEnvironment(t *testing.T) {
-	requireTool(t, "sh", "a POSIX shell runs the probe plugin")
+	harness.RequireTool(t, "sh", "a POSIX shell runs the probe plugin")
 	params := appParameters("registry.example.invalid/acme/web")
 	paramEnv, err := params.Environ()
 	if err != nil {
@@ -66,7 +68,7 @@ func TestRepoServerPluginEnvironment(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(configDir, "plugin.yaml"), []byte(spec.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sockDir := shortTempDir(t, "cmp")
+		sockDir := harness.ShortTempDir(t, "cmp")
 		startCMPServer(t, argo.bin, configDir, sockDir, "env-probe.sock", t.TempDir())
 		rs := startRepoServer(t, argo.bin, startRedis(t), sockDir)
 		repoURL, path := gitRepo(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/argoproj/argo-cd/v3/util/argo"
 	"sigs.k8s.io/yaml"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -32,7 +33,7 @@ const multiSourceExample = "examples/multi-source"
 // source resolves its own images; a plugin source that names a `$values`
 // file fails with the error saying why.
 func TestRepoServerMultiSourceApplication(t *testing.T) {
-	requireBinary(t, "HELM_BIN") // the repo-server runs helm for the Helm source
+	harness.RequireBinary(t, "HELM_BIN") // the repo-server runs helm for the Helm source
 	moduleRoot, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
@@ -129,14 +130,14 @@ type replica struct {
 	env      []string
 	socket   string
 	httpAddr string
-	proc     *process
+	proc     *harness.Process
 }
 
 // startReplica runs `serve` from the plugin binary with its own socket,
 // ports and work directory, sharing redisAddr.
 func startReplica(t *testing.T, bin, name, redisAddr, secretFile string, extra ...string) *replica {
 	t.Helper()
-	sockDir := shortTempDir(t, "rep")
+	sockDir := harness.ShortTempDir(t, "rep")
 	cfg, err := cmp.LoadPluginConfig("")
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +145,14 @@ func startReplica(t *testing.T, bin, name, redisAddr, secretFile string, extra .
 	r := &replica{
 		t: t, name: name, bin: bin,
 		socket:   filepath.Join(sockDir, cfg.SocketName()),
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		env:      []string{"REDIS_SERVER=" + redisAddr},
 	}
 	r.args = append([]string{"serve",
 		"--socket-dir", sockDir,
 		"--work-dir", t.TempDir(),
 		"--http-addr", r.httpAddr,
-		"--debug-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--debug-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		"--webhook-secret-file", secretFile,
 		"--refresh-backend", "none",
 		"--log-format", "text", "--log-level", "debug",
@@ -164,9 +165,9 @@ func (r *replica) start() {
 	r.t.Helper()
 	cmd := exec.Command(r.bin, r.args...)
 	cmd.Env = append(os.Environ(), r.env...)
-	r.proc = startProcess(r.t, "serve-"+r.name, cmd)
-	waitFor(r.t, r.name+" serving", r.proc.done, func() error {
-		if err := dialUnix(r.socket); err != nil {
+	r.proc = harness.StartProcess(r.t, "serve-"+r.name, cmd)
+	harness.WaitFor(r.t, r.name+" serving", r.proc.Done(), func() error {
+		if err := harness.Dial("unix", r.socket); err != nil {
 			return err
 		}
 		resp, err := http.Get("http://" + r.httpAddr + "/readyz")
@@ -183,8 +184,8 @@ func (r *replica) start() {
 
 // stop ends the process the way Kubernetes does (SIGTERM) and waits.
 func (r *replica) stop() {
-	_ = r.proc.cmd.Process.Signal(syscall.SIGTERM)
-	<-r.proc.done
+	_ = r.proc.Signal(syscall.SIGTERM)
+	<-r.proc.Done()
 }
 
 // render renders the chart through the replica's socket, as its
@@ -369,7 +370,7 @@ func TestThreeReplicasShareRedis(t *testing.T) {
 	}
 	for _, r := range replicas {
 		// One line per state change, not one per failed call.
-		logs := r.proc.tail(1 << 24)
+		logs := r.proc.Tail(1 << 24)
 		if down, up := strings.Count(logs, "Redis unavailable"), strings.Count(logs, "Redis available again"); down != 1 || up != 1 {
 			t.Errorf("%s logged 'Redis unavailable' %d times and 'Redis available again' %d times, want once each", r.name, down, up)
 		}
@@ -398,7 +399,7 @@ func moduleRoot(t testing.TB) string {
 func waitMetric(t *testing.T, replicas []*replica, line string) {
 	t.Helper()
 	for _, r := range replicas {
-		waitFor(t, r.name+" metric "+line, r.proc.done, func() error {
+		harness.WaitFor(t, r.name+" metric "+line, r.proc.Done(), func() error {
 			resp, err := http.Get("http://" + r.httpAddr + "/metrics")
 			if err != nil {
 				return err

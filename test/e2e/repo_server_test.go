@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -143,24 +143,6 @@ func assertImage(t *testing.T, manifests []string, want string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger goroutines of serve.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // servePlugin is our `serve` command running in process.
 type servePlugin struct {
 	sockDir    string // the plugin socket folder, shared with the repo-server
@@ -174,25 +156,25 @@ type servePlugin struct {
 // accept connections.
 func startServe(t *testing.T, extra ...string) *servePlugin {
 	t.Helper()
-	sockDir := shortTempDir(t, "cmp")
+	sockDir := harness.ShortTempDir(t, "cmp")
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte("e2e-webhook-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	logs := &syncBuffer{}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	logs := &harness.SyncBuffer{}
 	root := plugin.NewRootCommand()
 	root.SetArgs(append([]string{"serve",
 		"--socket-dir", sockDir,
 		"--work-dir", t.TempDir(),
 		"--http-addr", httpAddr,
-		"--debug-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--debug-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		"--webhook-secret-file", secretFile,
 		"--refresh-backend", "none",
 		"--log-format", "text", "--log-level", "debug"}, extra...))
 	root.SetOut(logs)
 	root.SetErr(logs)
-	stopped := runInProcess(t, "serve", root.ExecuteContext)
+	stopped := harness.RunInProcess(t, "serve", root.ExecuteContext)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- serve output ---\n%s", logs.String())
@@ -204,8 +186,8 @@ func startServe(t *testing.T, extra ...string) *servePlugin {
 		t.Fatal(err)
 	}
 	socket := filepath.Join(sockDir, pluginCfg.SocketName())
-	waitFor(t, "serve listening on "+socket+" and "+httpAddr, stopped, func() error {
-		if err := dialUnix(socket); err != nil {
+	harness.WaitFor(t, "serve listening on "+socket+" and "+httpAddr, stopped, func() error {
+		if err := harness.Dial("unix", socket); err != nil {
 			return err
 		}
 		c, err := net.DialTimeout("tcp", httpAddr, time.Second)
@@ -349,7 +331,7 @@ func TestRepoServerRendersThroughArgoCMPServer(t *testing.T) {
 		reg := registrytest.New(t)
 		image := reg.Host() + "/acme/web"
 		reg.PushTags(t, "acme/web", exampleTags...)
-		sockDir := shortTempDir(t, "cmp")
+		sockDir := harness.ShortTempDir(t, "cmp")
 		configDir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(configDir, "plugin.yaml"), spec, 0o644); err != nil {
 			t.Fatal(err)
@@ -431,7 +413,7 @@ func pluginBinary(t *testing.T, moduleRoot string) string {
 		}
 		return dir
 	}
-	goBin := requireTool(t, "go", "the Go toolchain builds the plugin binary")
+	goBin := harness.RequireTool(t, "go", "the Go toolchain builds the plugin binary")
 	build := exec.Command(goBin, "build", "-buildvcs=false", "-o", dst, ".")
 	build.Dir = moduleRoot
 	if out, err := build.CombinedOutput(); err != nil {

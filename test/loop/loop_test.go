@@ -12,6 +12,8 @@ import (
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
 
 // The tests' control plane: serve re-resolves every testInterval with tag
@@ -241,7 +243,7 @@ func testRegistryOutage(t *testing.T, p *plane) {
 	defer p.reg.down.Store(false)
 	// The refresher's next pass finds the tag list expired and asks the
 	// registry, which refuses.
-	poll(t, "a registry request during the outage", 2*testInterval+10*time.Second, func() error {
+	harness.Poll(t, "a registry request during the outage", 2*testInterval+10*time.Second, func() error {
 		if p.reg.refused.Load() == 0 {
 			return errors.New("none refused yet")
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/examples"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -69,9 +70,9 @@ type plane struct {
 // and the sidecar accept connections.
 func startPlane(tb testing.TB, opts planeOptions) *plane {
 	tb.Helper()
-	argocdBin := requireBinary(tb, "ARGOCD_BIN")
-	requireTool(tb, "redis-server", "install the Debian package redis-server")
-	requireTool(tb, "git", "install git")
+	argocdBin := harness.RequireBinary(tb, "ARGOCD_BIN")
+	harness.RequireTool(tb, "redis-server", "install the Debian package redis-server")
+	harness.RequireTool(tb, "git", "install git")
 	version := argoCDVersion(tb, argocdBin)
 	argoModule := argoCDModuleDir(tb)
 
@@ -237,12 +238,12 @@ func readManifest(tb testing.TB, path string, obj any) {
 // returns its address.
 func startRedis(tb testing.TB) string {
 	tb.Helper()
-	port := strconv.Itoa(freePort(tb))
+	port := strconv.Itoa(harness.FreePort(tb))
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", tb.TempDir())
-	p := startProcess(tb, "redis-server", cmd)
+	p := harness.StartProcess(tb, "redis-server", cmd)
 	addr := "127.0.0.1:" + port
-	p.waitListening(tb, "tcp", addr)
+	p.WaitListening(tb, "tcp", addr)
 	return addr
 }
 
@@ -335,7 +336,7 @@ type servePlugin struct {
 	sockDir    string
 	httpAddr   string
 	secretFile string
-	logs       *syncBuffer
+	logs       *harness.SyncBuffer
 }
 
 // startServe runs `serve` in process as the repo-server's sidecar, with
@@ -344,10 +345,10 @@ type servePlugin struct {
 func startServe(tb testing.TB, kubeconfig, redisAddr string, opts planeOptions) *servePlugin {
 	tb.Helper()
 	s := &servePlugin{
-		sockDir:    shortTempDir(tb, "lp"),
-		httpAddr:   fmt.Sprintf("127.0.0.1:%d", freePort(tb)),
+		sockDir:    harness.ShortTempDir(tb, "lp"),
+		httpAddr:   fmt.Sprintf("127.0.0.1:%d", harness.FreePort(tb)),
 		secretFile: filepath.Join(tb.TempDir(), "webhook-secret"),
-		logs:       &syncBuffer{},
+		logs:       &harness.SyncBuffer{},
 	}
 	if err := os.WriteFile(s.secretFile, []byte("loop-webhook-secret\n"), 0o600); err != nil {
 		tb.Fatal(err)
@@ -357,7 +358,7 @@ func startServe(tb testing.TB, kubeconfig, redisAddr string, opts planeOptions) 
 		"--socket-dir", s.sockDir,
 		"--work-dir", tb.TempDir(),
 		"--http-addr", s.httpAddr,
-		"--debug-addr", fmt.Sprintf("127.0.0.1:%d", freePort(tb)),
+		"--debug-addr", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(tb)),
 		"--webhook-secret-file", s.secretFile,
 		"--refresh-backend", "kubernetes",
 		"--kubeconfig", kubeconfig,
@@ -369,7 +370,7 @@ func startServe(tb testing.TB, kubeconfig, redisAddr string, opts planeOptions) 
 		"--log-format", "text", "--log-level", "debug"})
 	root.SetOut(s.logs)
 	root.SetErr(s.logs)
-	stopped := runInProcess(tb, "serve", root.ExecuteContext)
+	stopped := harness.RunInProcess(tb, "serve", root.ExecuteContext)
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			tb.Logf("--- serve output (last 32 KiB) ---\n%s", lastBytes(s.logs.String(), 32<<10))
@@ -390,11 +391,11 @@ func startServe(tb testing.TB, kubeconfig, redisAddr string, opts planeOptions) 
 		tb.Fatalf("plugin.yaml names the plugin %q; examples/applications/web.yaml uses image-resolver", name)
 	}
 	socket := filepath.Join(s.sockDir, pluginCfg.SocketName())
-	waitFor(tb, "serve listening on "+socket+" and "+s.httpAddr, stopped, func() error {
-		if err := dial("unix", socket); err != nil {
+	harness.WaitFor(tb, "serve listening on "+socket+" and "+s.httpAddr, stopped, func() error {
+		if err := harness.Dial("unix", socket); err != nil {
 			return err
 		}
-		return dial("tcp", s.httpAddr)
+		return harness.Dial("tcp", s.httpAddr)
 	})
 	return s
 }
@@ -464,12 +465,12 @@ func startRepoServer(tb testing.TB, argocdBin, redisAddr, sockDir string) string
 	if err := os.WriteFile(filepath.Join(binDir, "git-verify-wrapper.sh"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	port := strconv.Itoa(freePort(tb))
+	port := strconv.Itoa(harness.FreePort(tb))
 	cmd := exec.Command(argocdBin,
 		"--redis", redisAddr,
 		"--address", "127.0.0.1",
 		"--port", port,
-		"--metrics-port", strconv.Itoa(freePort(tb)),
+		"--metrics-port", strconv.Itoa(harness.FreePort(tb)),
 		"--disable-tls",
 		// v3 defaults --client-ca-path to a mounted Secret's path and
 		// refuses it together with --disable-tls.
@@ -484,9 +485,9 @@ func startRepoServer(tb testing.TB, argocdBin, redisAddr, sockDir string) string
 		"TMPDIR="+tb.TempDir(),
 		"GIT_CONFIG_NOSYSTEM=1",
 	)
-	p := startProcess(tb, "argocd-repo-server", cmd)
+	p := harness.StartProcess(tb, "argocd-repo-server", cmd)
 	addr := "127.0.0.1:" + port
-	p.waitListening(tb, "tcp", addr)
+	p.WaitListening(tb, "tcp", addr)
 	return addr
 }
 
@@ -496,7 +497,7 @@ func startRepoServer(tb testing.TB, argocdBin, redisAddr, sockDir string) string
 func startController(tb testing.TB, argocdBin, kubeconfig, repoServer, redisAddr string, extra []string) {
 	tb.Helper()
 	home := tb.TempDir()
-	metrics := strconv.Itoa(freePort(tb))
+	metrics := strconv.Itoa(harness.FreePort(tb))
 	args := append([]string{
 		"--kubeconfig", kubeconfig,
 		"--namespace", argocdNamespace,
@@ -514,8 +515,8 @@ func startController(tb testing.TB, argocdBin, kubeconfig, repoServer, redisAddr
 		"HOME="+home,
 		"TMPDIR="+tb.TempDir(),
 	)
-	p := startProcess(tb, "argocd-application-controller", cmd)
-	p.waitListening(tb, "tcp", "127.0.0.1:"+metrics)
+	p := harness.StartProcess(tb, "argocd-application-controller", cmd)
+	p.WaitListening(tb, "tcp", "127.0.0.1:"+metrics)
 }
 
 // newApp is examples/applications/web.yaml pointed at the local
