@@ -323,17 +323,35 @@ func listingNote(w io.Writer, what string, limit int, truncated bool, err error)
 	}
 }
 
-// cacheTable prints cache entries for people, a block of rows at a time.
-type cacheTable struct {
+// blockTable is a tabwriter table aligned a block of rows at a time, so
+// that a listing of any length is written as it is read.
+type blockTable struct {
 	tw   *tabwriter.Writer
 	now  time.Time
 	rows int
 }
 
-func newCacheTable(w io.Writer, now time.Time) *cacheTable {
-	t := &cacheTable{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0), now: now}
-	fmt.Fprintln(t.tw, "LAYER\tREPOSITORY\tKEY\tSTATE\tAGE\tEXPIRES\tHITS\tSUMMARY")
+func newBlockTable(w io.Writer, now time.Time, header string) blockTable {
+	t := blockTable{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0), now: now}
+	fmt.Fprintln(t.tw, header)
 	return t
+}
+
+// endRow counts one row (an item, whatever its lines) and writes out the
+// block when it is full.
+func (t *blockTable) endRow() {
+	if t.rows++; t.rows%tableBlock == 0 {
+		t.flush()
+	}
+}
+
+func (t *blockTable) flush() { _ = t.tw.Flush() }
+
+// cacheTable prints cache entries for people.
+type cacheTable struct{ blockTable }
+
+func newCacheTable(w io.Writer, now time.Time) *cacheTable {
+	return &cacheTable{newBlockTable(w, now, "LAYER\tREPOSITORY\tKEY\tSTATE\tAGE\tEXPIRES\tHITS\tSUMMARY")}
 }
 
 func (t *cacheTable) row(e resolve.Entry) {
@@ -354,25 +372,14 @@ func (t *cacheTable) row(e resolve.Entry) {
 	}
 	fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Layer, e.Repository, e.Key, state,
 		relative(t.now.Sub(e.CachedAt)), expires, e.Hits, summary)
-	if t.rows++; t.rows%tableBlock == 0 {
-		t.flush()
-	}
+	t.endRow()
 }
 
-func (t *cacheTable) flush() { _ = t.tw.Flush() }
-
-// appsTable prints tracked apps for people, one line per image, a block
-// of rows at a time.
-type appsTable struct {
-	tw   *tabwriter.Writer
-	now  time.Time
-	rows int
-}
+// appsTable prints tracked apps for people, one line per image.
+type appsTable struct{ blockTable }
 
 func newAppsTable(w io.Writer, now time.Time) *appsTable {
-	t := &appsTable{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0), now: now}
-	fmt.Fprintln(t.tw, "APP\tALIAS\tIMAGE\tRENDERED\tRENDERED AGO\tLAST TRIGGER")
-	return t
+	return &appsTable{newBlockTable(w, now, "APP\tALIAS\tIMAGE\tRENDERED\tRENDERED AGO\tLAST TRIGGER")}
 }
 
 func (t *appsTable) row(a refresh.AppStatus) {
@@ -393,12 +400,8 @@ func (t *appsTable) row(a refresh.AppStatus) {
 		}
 		fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.App.Key(), img.Alias, img.Image, version, relative(t.now.Sub(a.RenderedAt)), last)
 	}
-	if t.rows++; t.rows%tableBlock == 0 {
-		t.flush()
-	}
+	t.endRow()
 }
-
-func (t *appsTable) flush() { _ = t.tw.Flush() }
 
 // writeExplanations prints, under an Application's rows, what each of its
 // images resolves to now and every candidate with its reason, as the
