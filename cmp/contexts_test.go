@@ -18,6 +18,8 @@ import (
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // TestConcurrentRendersNeverLoseAFinishedResult: many clients render at
@@ -50,7 +52,7 @@ func TestConcurrentRendersNeverLoseAFinishedResult(t *testing.T) {
 	}
 	// A parameter announcement of an app without images does almost
 	// nothing after extraction: the shortest render there is.
-	bare := rawStream{appRelPath: "apps/web", data: tgz(t, chartEntries()...)}
+	bare := rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, chartEntries()...)}
 	const clients, each = 16, 150
 	var failures atomic.Int64
 	var first sync.Once

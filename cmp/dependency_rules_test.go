@@ -15,6 +15,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/repo"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // teamChartRepos serves the chart "lib" (whose template writes libMarker)
@@ -66,9 +68,9 @@ func TestDependencyRulesCoverTheRepositoryPath(t *testing.T) {
 	base, hits := teamChartRepos(t)
 	host := strings.TrimPrefix(base, "http://")
 	withDep := func(repository string) []byte {
-		return tgz(t,
-			file("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: "+repository+"\n"),
-			file("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"),
+		return tartest.Tgz(t,
+			tartest.File("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: "+repository+"\n"),
+			tartest.File("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"),
 		)
 	}
 	conf := "allowed:\n  - " + host + "/team-a/*\n"

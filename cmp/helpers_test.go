@@ -2,8 +2,6 @@ package cmp
 
 import (
 	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // testRegistry is a ggcr in-memory registry on loopback that counts
@@ -255,67 +254,11 @@ func (h *harness) generate(ctx context.Context, t *testing.T, appPath string, en
 	return stream.CloseAndRecv()
 }
 
-// tarEntry is one entry of a hand-made tarball.
-type tarEntry struct {
-	hdr  tar.Header
-	body []byte
-}
-
-func file(name, body string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}, body: []byte(body)}
-}
-
-func dirEntry(name string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}}
-}
-
-func symlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target}}
-}
-
-func hardlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}}
-}
-
-func tarBytes(t testing.TB, entries ...tarEntry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		hdr := e.hdr
-		if err := tw.WriteHeader(&hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(e.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func gz(t testing.TB, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func tgz(t testing.TB, entries ...tarEntry) []byte { return gz(t, tarBytes(t, entries...)) }
-
 // chartEntries is a minimal valid chart at apps/web.
-func chartEntries() []tarEntry {
-	return []tarEntry{
-		file("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
-		file("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"),
+func chartEntries() []tartest.Entry {
+	return []tartest.Entry{
+		tartest.File("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
+		tartest.File("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"),
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // TestRefValueFiles: a value file named through a multi-source `ref`
@@ -19,16 +21,16 @@ func TestRefValueFiles(t *testing.T) {
 	reg.push(t, "acme/web", "1.2.3")
 	h := startServer(t, reg)
 	chart := append(chartEntries(),
-		file("apps/web/templates/env.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: env\ndata:\n  env: {{ .Values.env | quote }}\n"),
+		tartest.File("apps/web/templates/env.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: env\ndata:\n  env: {{ .Values.env | quote }}\n"),
 	)
 	literal := append(chartEntries(),
-		file("apps/web/templates/env.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: env\ndata:\n  env: {{ .Values.env | quote }}\n"),
-		file("apps/web/$values/prod.yaml", "env: literal-folder\n"),
-		file("apps/web/$not a ref/prod.yaml", "env: odd-folder\n"),
+		tartest.File("apps/web/templates/env.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: env\ndata:\n  env: {{ .Values.env | quote }}\n"),
+		tartest.File("apps/web/$values/prod.yaml", "env: literal-folder\n"),
+		tartest.File("apps/web/$not a ref/prod.yaml", "env: odd-folder\n"),
 	)
 	cases := []struct {
 		name    string
-		entries []tarEntry
+		entries []tartest.Entry
 		params  string
 		want    string // in the manifests, or in the error when code is set
 		code    codes.Code
@@ -46,7 +48,7 @@ func TestRefValueFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := h.sendRaw(context.Background(), t, rawStream{
 				appRelPath: "apps/web",
-				data:       tgz(t, tc.entries...),
+				data:       tartest.Tgz(t, tc.entries...),
 				env:        []string{"ARGOCD_APP_NAME=web", "ARGOCD_APP_PARAMETERS=" + tc.params},
 			})
 			if tc.code == codes.OK {

@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // TestSchemaReferencesNeverLeaveTheChart: values.schema.json comes with
@@ -28,11 +30,11 @@ func TestSchemaReferencesNeverLeaveTheChart(t *testing.T) {
 		_, _ = w.Write([]byte(`{"required": ["fetched-by-the-sidecar"]}`))
 	})
 	withSchema := func(schema string) []byte {
-		return tgz(t,
-			file("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
-			file("apps/web/values.yaml", "replicas: 1\n"),
-			file("apps/web/values.schema.json", schema),
-			file("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"),
+		return tartest.Tgz(t,
+			tartest.File("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
+			tartest.File("apps/web/values.yaml", "replicas: 1\n"),
+			tartest.File("apps/web/values.schema.json", schema),
+			tartest.File("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"),
 		)
 	}
 	cases := []struct {

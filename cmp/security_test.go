@@ -24,6 +24,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // The tests of this file are the attacks of issue 10, made as an
@@ -271,9 +272,9 @@ func TestChartDependenciesFollowTheRules(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "templates", "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: outside-the-repository\n"), 0o644)
 
 	withDep := func(repository string) []byte {
-		return tgz(t,
-			file("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: "+repository+"\n"),
-			file("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"),
+		return tartest.Tgz(t,
+			tartest.File("apps/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: "+repository+"\n"),
+			tartest.File("apps/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"),
 		)
 	}
 	rules := "allowed:\n  - registry.example.com/acme/*\n"
@@ -317,10 +318,10 @@ func TestChartDependenciesFollowTheRules(t *testing.T) {
 // extraction.
 func TestDanglingEscapingSymlinkRefused(t *testing.T) {
 	h := startServer(t, nil)
-	data := tgz(t, append(chartEntries(),
-		dirEntry("other/"),
-		symlink("other/up", ".."),
-		symlink("other/later", "up/../later-outside/secret"),
+	data := tartest.Tgz(t, append(chartEntries(),
+		tartest.Dir("other/"),
+		tartest.Symlink("other/up", ".."),
+		tartest.Symlink("other/later", "up/../later-outside/secret"),
 	)...)
 	_, err := h.sendRaw(context.Background(), t, rawStream{appRelPath: "apps/web", data: data, env: pluginEnv(t, "web", nil)})
 	st, _ := status.FromError(err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 func webParams(reg *testRegistry, constraint string, extra ...v1alpha1.ApplicationSourcePluginParameter) v1alpha1.ApplicationSourcePluginParameters {
@@ -103,18 +104,18 @@ func TestBadRequestsKeepServing(t *testing.T) {
 	)
 	goodEnv := pluginEnv(t, "web", webParams(reg, "^1"))
 
-	manyFiles := []tarEntry{}
+	manyFiles := []tartest.Entry{}
 	for i := range 10_000 {
-		manyFiles = append(manyFiles, file(fmt.Sprintf("apps/web/f%05d", i), "x"))
+		manyFiles = append(manyFiles, tartest.File(fmt.Sprintf("apps/web/f%05d", i), "x"))
 	}
-	bomb := gz(t, tarBytes(t, append(chartEntries(), tarEntry{
-		hdr:  tarHeader("apps/web/zeros", 64<<20),
-		body: make([]byte, 64<<20),
+	bomb := tartest.Gzip(t, tartest.Tar(t, append(chartEntries(), tartest.Entry{
+		Hdr:  tarHeader("apps/web/zeros", 64<<20),
+		Body: make([]byte, 64<<20),
 	})...))
 	if len(bomb) > 1<<20 {
 		t.Fatalf("bomb is %d bytes compressed; want it under the 1 MiB tar cap", len(bomb))
 	}
-	valid := tgz(t, chartEntries()...)
+	valid := tartest.Tgz(t, chartEntries()...)
 	huge := bytes.Repeat([]byte("0123456789abcdef"), (2<<20)/16)
 
 	cases := []struct {
@@ -127,18 +128,18 @@ func TestBadRequestsKeepServing(t *testing.T) {
 		{"oversized by metadata", rawStream{appRelPath: "apps/web", data: huge}, codes.ResourceExhausted, "over the 1048576-byte limit"},
 		{"oversized while streaming", rawStream{appRelPath: "apps/web", data: huge, size: 10}, codes.ResourceExhausted, "exceeds the 1048576-byte limit"},
 		{"not gzip", rawStream{appRelPath: "apps/web", data: []byte("plain text")}, codes.InvalidArgument, "not a gzip stream"},
-		{"absolute path", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), file("/etc/evil", "x"))...)}, codes.InvalidArgument, `absolute path "/etc/evil"`},
-		{"dot-dot path", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), file("apps/../../evil", "x"))...)}, codes.InvalidArgument, "contains '..'"},
-		{"symlink out", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), symlink("apps/web/passwd", "../../../etc/passwd"))...)}, codes.InvalidArgument, "points outside the repository"},
-		{"absolute symlink", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), symlink("apps/web/passwd", "/etc/passwd"))...)}, codes.InvalidArgument, "points outside the repository"},
-		{"symlink chain out", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), symlink("apps/web/top", "../.."), symlink("apps/web/up", "top/.."))...)}, codes.InvalidArgument, `symlink "apps/web/up" resolves outside the repository`},
-		{"hard link out", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), hardlink("apps/web/shadow", "/etc/shadow"))...)}, codes.InvalidArgument, "hard link"},
-		{"hard link dot-dot", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), hardlink("apps/web/shadow", "../../etc/shadow"))...)}, codes.InvalidArgument, "hard link"},
-		{"device file", rawStream{appRelPath: "apps/web", data: tgz(t, append(chartEntries(), tarEntry{hdr: devHeader("apps/web/null")})...)}, codes.InvalidArgument, "devices, fifos and sockets are refused"},
-		{"10k tiny files", rawStream{appRelPath: "apps/web", data: tgz(t, manyFiles...)}, codes.InvalidArgument, "more than 1000 entries"},
+		{"absolute path", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.File("/etc/evil", "x"))...)}, codes.InvalidArgument, `absolute path "/etc/evil"`},
+		{"dot-dot path", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.File("apps/../../evil", "x"))...)}, codes.InvalidArgument, "contains '..'"},
+		{"symlink out", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.Symlink("apps/web/passwd", "../../../etc/passwd"))...)}, codes.InvalidArgument, "points outside the repository"},
+		{"absolute symlink", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.Symlink("apps/web/passwd", "/etc/passwd"))...)}, codes.InvalidArgument, "points outside the repository"},
+		{"symlink chain out", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.Symlink("apps/web/top", "../.."), tartest.Symlink("apps/web/up", "top/.."))...)}, codes.InvalidArgument, `symlink "apps/web/up" resolves outside the repository`},
+		{"hard link out", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.Hardlink("apps/web/shadow", "/etc/shadow"))...)}, codes.InvalidArgument, "hard link"},
+		{"hard link dot-dot", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.Hardlink("apps/web/shadow", "../../etc/shadow"))...)}, codes.InvalidArgument, "hard link"},
+		{"device file", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, append(chartEntries(), tartest.Entry{Hdr: devHeader("apps/web/null")})...)}, codes.InvalidArgument, "devices, fifos and sockets are refused"},
+		{"10k tiny files", rawStream{appRelPath: "apps/web", data: tartest.Tgz(t, manyFiles...)}, codes.InvalidArgument, "more than 1000 entries"},
 		{"gzip bomb", rawStream{appRelPath: "apps/web", data: bomb}, codes.InvalidArgument, "contents exceed 4194304 bytes"},
 		{"app path outside", rawStream{appRelPath: "../elsewhere", data: valid}, codes.InvalidArgument, "leaves the repository"},
-		{"missing chart", rawStream{appRelPath: "apps/nochart", data: tgz(t, file("apps/nochart/README.md", "hi"))}, codes.InvalidArgument, `no Helm chart at path "apps/nochart"`},
+		{"missing chart", rawStream{appRelPath: "apps/nochart", data: tartest.Tgz(t, tartest.File("apps/nochart/README.md", "hi"))}, codes.InvalidArgument, `no Helm chart at path "apps/nochart"`},
 		{"missing app path", rawStream{appRelPath: "apps/gone", data: valid}, codes.InvalidArgument, `application path "apps/gone" is not a directory`},
 		{"bad parameters JSON", rawStream{appRelPath: "apps/web", data: valid, env: []string{"ARGOCD_APP_PARAMETERS={not json"}}, codes.InvalidArgument, "ARGOCD_APP_PARAMETERS is not the JSON list"},
 		{"unknown parameter", rawStream{appRelPath: "apps/web", data: valid, env: []string{`ARGOCD_APP_PARAMETERS=[{"name":"imagez","array":["a"]}]`}}, codes.InvalidArgument, `unknown parameter "imagez"`},
@@ -535,7 +536,7 @@ func TestServeRemovesOnlyItsOwnSocket(t *testing.T) {
 // result, and the server could pick either).
 func TestFastFailureIsNotReportedAsCancelled(t *testing.T) {
 	h := startServer(t, newTestRegistry(t))
-	data := tgz(t, chartEntries()...)
+	data := tartest.Tgz(t, chartEntries()...)
 	for i := range 300 {
 		_, err := h.sendRaw(context.Background(), t, rawStream{appRelPath: "apps/web", data: data,
 			env: []string{`ARGOCD_APP_PARAMETERS=[{"name":"imagse","array":[]}]`}})

@@ -8,6 +8,8 @@ import (
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // TestArgoCDImageUpdaterKeysAsTheyAre: keys copied from
@@ -63,7 +65,7 @@ func TestArgoCDImageUpdaterKeysAsTheyAre(t *testing.T) {
 		conf := prefix + "image-list: " + list + "\n" +
 			prefix + "web.helm.image-name: image.repository\n" +
 			"web.helm.image-tag: image.tag\napi.helm.image-tag: api.tag\napi.ignore-tags: \"*\"\n"
-		data := tgz(t, append(webChartEntries(t), file("apps/web/"+RepoConfigFile, conf))...)
+		data := tartest.Tgz(t, append(webChartEntries(t), tartest.File("apps/web/"+RepoConfigFile, conf))...)
 		resp, err := h.sendRaw(context.Background(), t, rawStream{appRelPath: "apps/web", data: data})
 		if err != nil {
 			t.Fatal(err)
@@ -115,11 +117,11 @@ func TestArgoCDImageUpdaterKeysAsTheyAre(t *testing.T) {
 }
 
 // webChartEntries is testdata/repo/apps/web as tar entries.
-func webChartEntries(t *testing.T) []tarEntry {
+func webChartEntries(t *testing.T) []tartest.Entry {
 	t.Helper()
-	var out []tarEntry
+	var out []tartest.Entry
 	for _, f := range []string{"Chart.yaml", "values.yaml", "templates/deployment.yaml"} {
-		out = append(out, file("apps/web/"+f, readTestdata(t, "testdata/repo/apps/web/"+f)))
+		out = append(out, tartest.File("apps/web/"+f, readTestdata(t, "testdata/repo/apps/web/"+f)))
 	}
 	return out
 }

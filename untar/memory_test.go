@@ -9,19 +9,21 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
 
 // TestExtractMemoryIsAFileSystem: the tree holds the archive's files and
 // directories and behaves as an fs.FS (checked by testing/fstest), a hard
 // link is a copy, and WriteTo puts the same files on disk.
 func TestExtractMemoryIsAFileSystem(t *testing.T) {
-	data := tgz(t,
-		dirEntry("./"),
-		dirEntry("charts/empty/"),
-		file("charts/web/Chart.yaml", "name: web\n"),
-		file("charts/web/templates/a.yaml", "kind: A\n"),
-		hardlink("charts/copy.yaml", "charts/web/Chart.yaml"),
-		file("README.md", "hi\n"),
+	data := tartest.Tgz(t,
+		tartest.Dir("./"),
+		tartest.Dir("charts/empty/"),
+		tartest.File("charts/web/Chart.yaml", "name: web\n"),
+		tartest.File("charts/web/templates/a.yaml", "kind: A\n"),
+		tartest.Hardlink("charts/copy.yaml", "charts/web/Chart.yaml"),
+		tartest.File("README.md", "hi\n"),
 	)
 	tree, err := ExtractMemory(bytes.NewReader(data), Limits{MaxFiles: 100, MaxBytes: 1 << 20}, 1<<20)
 	if err != nil {
@@ -57,25 +59,25 @@ func TestExtractMemoryIsAFileSystem(t *testing.T) {
 func TestExtractMemoryRefusesWhatExtractRefuses(t *testing.T) {
 	cases := []struct {
 		name    string
-		entries []tarEntry
+		entries []tartest.Entry
 		lim     Limits
 		want    error
 	}{
-		{"absolute", []tarEntry{file("/abs", "x")}, Limits{}, ErrUnsafeArchive},
-		{"dot-dot", []tarEntry{file("a/../../b", "x")}, Limits{}, ErrUnsafeArchive},
-		{"symlink out", []tarEntry{symlink("etc", "/etc"), file("etc/passwd", "x")}, Limits{}, ErrUnsafeArchive},
-		{"any symlink goes to disk", []tarEntry{file("a", "x"), symlink("b", "a")}, Limits{}, ErrNeedsDisk},
-		{"hard link to missing", []tarEntry{hardlink("h", "missing")}, Limits{}, ErrUnsafeArchive},
-		{"hard link out", []tarEntry{hardlink("h", "../x")}, Limits{}, ErrUnsafeArchive},
-		{"fifo", []tarEntry{fifo("p")}, Limits{}, ErrUnsafeArchive},
-		{"file over a directory", []tarEntry{dirEntry("a/"), file("a", "x")}, Limits{}, ErrUnsafeArchive},
-		{"too many", []tarEntry{file("a", ""), file("b", ""), file("c", "")}, Limits{MaxFiles: 2}, ErrUnsafeArchive},
-		{"too big", []tarEntry{file("a", "12345"), file("b", "12345")}, Limits{MaxBytes: 8}, ErrUnsafeArchive},
-		{"over the memory budget", []tarEntry{file("a", strings.Repeat("x", 64)), file("b", strings.Repeat("x", 64))}, Limits{}, ErrNeedsDisk},
+		{"absolute", []tartest.Entry{tartest.File("/abs", "x")}, Limits{}, ErrUnsafeArchive},
+		{"dot-dot", []tartest.Entry{tartest.File("a/../../b", "x")}, Limits{}, ErrUnsafeArchive},
+		{"symlink out", []tartest.Entry{tartest.Symlink("etc", "/etc"), tartest.File("etc/passwd", "x")}, Limits{}, ErrUnsafeArchive},
+		{"any symlink goes to disk", []tartest.Entry{tartest.File("a", "x"), tartest.Symlink("b", "a")}, Limits{}, ErrNeedsDisk},
+		{"hard link to missing", []tartest.Entry{tartest.Hardlink("h", "missing")}, Limits{}, ErrUnsafeArchive},
+		{"hard link out", []tartest.Entry{tartest.Hardlink("h", "../x")}, Limits{}, ErrUnsafeArchive},
+		{"fifo", []tartest.Entry{tartest.Fifo("p")}, Limits{}, ErrUnsafeArchive},
+		{"file over a directory", []tartest.Entry{tartest.Dir("a/"), tartest.File("a", "x")}, Limits{}, ErrUnsafeArchive},
+		{"too many", []tartest.Entry{tartest.File("a", ""), tartest.File("b", ""), tartest.File("c", "")}, Limits{MaxFiles: 2}, ErrUnsafeArchive},
+		{"too big", []tartest.Entry{tartest.File("a", "12345"), tartest.File("b", "12345")}, Limits{MaxBytes: 8}, ErrUnsafeArchive},
+		{"over the memory budget", []tartest.Entry{tartest.File("a", strings.Repeat("x", 64)), tartest.File("b", strings.Repeat("x", 64))}, Limits{}, ErrNeedsDisk},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ExtractMemory(bytes.NewReader(tgz(t, tc.entries...)), tc.lim, 100)
+			_, err := ExtractMemory(bytes.NewReader(tartest.Tgz(t, tc.entries...)), tc.lim, 100)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -86,13 +88,13 @@ func TestExtractMemoryRefusesWhatExtractRefuses(t *testing.T) {
 // FuzzExtractMemory: the in-memory extraction never panics, and whatever
 // it accepts, the disk extraction accepts with the same files.
 func FuzzExtractMemory(f *testing.F) {
-	for _, s := range [][]tarEntry{
-		{file("a/b.txt", "hello"), dirEntry("d/")},
-		{file("x", "1"), hardlink("y", "x")},
-		{dirEntry("a/"), file("a", "x")},
-		{file("/abs", "x"), file("../rel", "x")},
+	for _, s := range [][]tartest.Entry{
+		{tartest.File("a/b.txt", "hello"), tartest.Dir("d/")},
+		{tartest.File("x", "1"), tartest.Hardlink("y", "x")},
+		{tartest.Dir("a/"), tartest.File("a", "x")},
+		{tartest.File("/abs", "x"), tartest.File("../rel", "x")},
 	} {
-		f.Add(tarBytes(f, s...))
+		f.Add(tartest.Tar(f, s...))
 	}
 	f.Fuzz(func(t *testing.T, tarData []byte) {
 		lim := Limits{MaxFiles: 64, MaxBytes: 1 << 20}

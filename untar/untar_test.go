@@ -1,75 +1,16 @@
 package untar
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/tartest"
 )
-
-type tarEntry struct {
-	hdr  tar.Header
-	body []byte
-}
-
-func file(name, body string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}, body: []byte(body)}
-}
-
-func dirEntry(name string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}}
-}
-
-func symlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target}}
-}
-
-func hardlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}}
-}
-
-func fifo(name string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeFifo, Mode: 0o644}}
-}
-
-func tarBytes(t testing.TB, entries ...tarEntry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		hdr := e.hdr
-		if err := tw.WriteHeader(&hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(e.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func gz(t testing.TB, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func tgz(t testing.TB, entries ...tarEntry) []byte { return gz(t, tarBytes(t, entries...)) }
 
 // newRoot makes parent/root and returns both.
 func newRoot(t testing.TB) (parent, dir string) {
@@ -84,16 +25,16 @@ func newRoot(t testing.TB) (parent, dir string) {
 
 func TestExtractAcceptsInTreeLinks(t *testing.T) {
 	dir := t.TempDir()
-	data := tgz(t,
-		dirEntry("./"),
-		dirEntry("charts/"),
-		file("charts/web/Chart.yaml", "name: web\n"),
-		symlink("charts/web/values.yaml", "../common/values.yaml"),
-		file("charts/common/values.yaml", "a: 1\n"),
-		hardlink("charts/copy.yaml", "charts/web/Chart.yaml"),
-		symlink("current", "charts/web"),
-		symlink("charts/web/later.yaml", "../common/created-at-render.yaml"),
-		symlink("through-link", "current/../common/also-later"),
+	data := tartest.Tgz(t,
+		tartest.Dir("./"),
+		tartest.Dir("charts/"),
+		tartest.File("charts/web/Chart.yaml", "name: web\n"),
+		tartest.Symlink("charts/web/values.yaml", "../common/values.yaml"),
+		tartest.File("charts/common/values.yaml", "a: 1\n"),
+		tartest.Hardlink("charts/copy.yaml", "charts/web/Chart.yaml"),
+		tartest.Symlink("current", "charts/web"),
+		tartest.Symlink("charts/web/later.yaml", "../common/created-at-render.yaml"),
+		tartest.Symlink("through-link", "current/../common/also-later"),
 	)
 	if err := Extract(bytes.NewReader(data), dir, Limits{MaxFiles: 100, MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
@@ -111,27 +52,27 @@ func TestExtractAcceptsInTreeLinks(t *testing.T) {
 func TestExtractRejects(t *testing.T) {
 	cases := []struct {
 		name    string
-		entries []tarEntry
+		entries []tartest.Entry
 		lim     Limits
 		want    string
 	}{
-		{"absolute", []tarEntry{file("/abs", "x")}, Limits{}, "absolute path"},
-		{"dot-dot", []tarEntry{file("a/../../b", "x")}, Limits{}, "contains '..'"},
-		{"write through symlink", []tarEntry{symlink("link", "."), file("link/../escape", "x")}, Limits{}, "contains '..'"},
-		{"symlink dir then file", []tarEntry{symlink("etc", "/etc"), file("etc/passwd", "x")}, Limits{}, "points outside"},
-		{"dangling link climbing out through a link", []tarEntry{dirEntry("a/"), symlink("a/up", ".."), symlink("a/x", "up/../not-yet")}, Limits{}, `symlink "a/x" resolves outside`},
-		{"dangling link from a deep folder", []tarEntry{dirEntry("a/"), symlink("a/up", ".."), symlink("m/n/x", "../../a/up/../later/secret")}, Limits{}, `symlink "m/n/x" resolves outside`},
-		{"symlink loop", []tarEntry{symlink("a", "b"), symlink("b", "a")}, Limits{}, "too many levels"},
-		{"hard link to symlink", []tarEntry{dirEntry("a/b/"), symlink("a/b/s", "../x"), hardlink("s2", "a/b/s")}, Limits{}, "regular file"},
-		{"hard link to missing", []tarEntry{hardlink("h", "missing")}, Limits{}, "regular file"},
-		{"fifo", []tarEntry{fifo("p")}, Limits{}, "refused"},
-		{"too many", []tarEntry{file("a", ""), file("b", ""), file("c", "")}, Limits{MaxFiles: 2}, "more than 2 entries"},
-		{"too big", []tarEntry{file("a", "12345"), file("b", "12345")}, Limits{MaxBytes: 8}, "exceed 8 bytes"},
+		{"absolute", []tartest.Entry{tartest.File("/abs", "x")}, Limits{}, "absolute path"},
+		{"dot-dot", []tartest.Entry{tartest.File("a/../../b", "x")}, Limits{}, "contains '..'"},
+		{"write through symlink", []tartest.Entry{tartest.Symlink("link", "."), tartest.File("link/../escape", "x")}, Limits{}, "contains '..'"},
+		{"symlink dir then file", []tartest.Entry{tartest.Symlink("etc", "/etc"), tartest.File("etc/passwd", "x")}, Limits{}, "points outside"},
+		{"dangling link climbing out through a link", []tartest.Entry{tartest.Dir("a/"), tartest.Symlink("a/up", ".."), tartest.Symlink("a/x", "up/../not-yet")}, Limits{}, `symlink "a/x" resolves outside`},
+		{"dangling link from a deep folder", []tartest.Entry{tartest.Dir("a/"), tartest.Symlink("a/up", ".."), tartest.Symlink("m/n/x", "../../a/up/../later/secret")}, Limits{}, `symlink "m/n/x" resolves outside`},
+		{"symlink loop", []tartest.Entry{tartest.Symlink("a", "b"), tartest.Symlink("b", "a")}, Limits{}, "too many levels"},
+		{"hard link to symlink", []tartest.Entry{tartest.Dir("a/b/"), tartest.Symlink("a/b/s", "../x"), tartest.Hardlink("s2", "a/b/s")}, Limits{}, "regular file"},
+		{"hard link to missing", []tartest.Entry{tartest.Hardlink("h", "missing")}, Limits{}, "regular file"},
+		{"fifo", []tartest.Entry{tartest.Fifo("p")}, Limits{}, "refused"},
+		{"too many", []tartest.Entry{tartest.File("a", ""), tartest.File("b", ""), tartest.File("c", "")}, Limits{MaxFiles: 2}, "more than 2 entries"},
+		{"too big", []tartest.Entry{tartest.File("a", "12345"), tartest.File("b", "12345")}, Limits{MaxBytes: 8}, "exceed 8 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			parent, dir := newRoot(t)
-			err := Extract(bytes.NewReader(tgz(t, tc.entries...)), dir, tc.lim)
+			err := Extract(bytes.NewReader(tartest.Tgz(t, tc.entries...)), dir, tc.lim)
 			if !errors.Is(err, ErrUnsafeArchive) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want ErrUnsafeArchive containing %q", err, tc.want)
 			}
@@ -159,17 +100,17 @@ func assertOnlyRoot(t testing.TB, parent string) {
 // it): extraction never panics, never writes outside its directory, and
 // every symlink it leaves resolves inside.
 func FuzzExtract(f *testing.F) {
-	seeds := [][]tarEntry{
-		{file("a/b.txt", "hello"), dirEntry("d/")},
-		{symlink("l", "../../etc/passwd")},
-		{symlink("top", "."), symlink("up", "top/..")},
-		{symlink("a", ".."), file("a/x", "y")},
-		{hardlink("h", "/etc/passwd")},
-		{file("/abs", "x"), file("../rel", "x")},
-		{file("x", "1"), hardlink("y", "x"), symlink("z", "y")},
+	seeds := [][]tartest.Entry{
+		{tartest.File("a/b.txt", "hello"), tartest.Dir("d/")},
+		{tartest.Symlink("l", "../../etc/passwd")},
+		{tartest.Symlink("top", "."), tartest.Symlink("up", "top/..")},
+		{tartest.Symlink("a", ".."), tartest.File("a/x", "y")},
+		{tartest.Hardlink("h", "/etc/passwd")},
+		{tartest.File("/abs", "x"), tartest.File("../rel", "x")},
+		{tartest.File("x", "1"), tartest.Hardlink("y", "x"), tartest.Symlink("z", "y")},
 	}
 	for _, s := range seeds {
-		f.Add(tarBytes(f, s...))
+		f.Add(tartest.Tar(f, s...))
 	}
 	f.Fuzz(func(t *testing.T, tarData []byte) {
 		parent, dir := newRoot(t)
