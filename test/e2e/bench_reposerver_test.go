@@ -15,6 +15,7 @@ import (
 	utiltls "github.com/argoproj/argo-cd/v3/util/tls"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -47,7 +48,7 @@ func BenchmarkRepoServerPluginVsHelm(b *testing.B) {
 	serve := harness.StartProcess(b, "serve", exec.Command(bin, "serve", "--socket-dir", sockDir, "--work-dir", b.TempDir(),
 		"--http-addr", "", "--debug-addr", "", "--refresh-backend", "none", "--log-level", "warn"))
 	harness.WaitFor(b, "serve's socket", serve.Done(), func() error { return harness.Dial("unix", filepath.Join(sockDir, "image-resolver.sock")) })
-	redis := startRedis(b)
+	redis := redistest.Start(b).Addr()
 	rs := startRepoServer(b, argocdBin, redis, sockDir)
 	for _, others := range []int{0, 300, 3000} {
 		b.Run(fmt.Sprintf("files=%d", others), func(b *testing.B) {

@@ -14,6 +14,7 @@ import (
 	"github.com/argoproj/argo-cd/v3/pkg/apis/application/v1alpha1"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 )
 
 // envProbeScript is the generate command of a probe plugin run by Argo
@@ -70,7 +71,7 @@ func TestRepoServerPluginEnvironment(t *testing.T) {
 		}
 		sockDir := harness.ShortTempDir(t, "cmp")
 		startCMPServer(t, argo.bin, configDir, sockDir, "env-probe.sock", t.TempDir())
-		rs := startRepoServer(t, argo.bin, startRedis(t), sockDir)
+		rs := startRepoServer(t, argo.bin, redistest.Start(t).Addr(), sockDir)
 		repoURL, path := gitRepo(t)
 		revision := gitHead(t, strings.TrimPrefix(repoURL, "file://"))
 

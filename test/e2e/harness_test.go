@@ -14,20 +14,6 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
 
-// startRedis runs a throwaway redis-server on a free loopback port and
-// returns its address.
-func startRedis(t testing.TB) string {
-	t.Helper()
-	bin := harness.RequireTool(t, "redis-server", "install the Debian package redis-server")
-	port := strconv.Itoa(harness.FreePort(t))
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir())
-	p := harness.StartProcess(t, "redis-server", cmd)
-	addr := "127.0.0.1:" + port
-	p.WaitListening(t, "tcp", addr)
-	return addr
-}
-
 // repoServer is a running argocd-repo-server.
 type repoServer struct {
 	addr string

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -66,7 +67,7 @@ func TestRepoServerMultiSourceApplication(t *testing.T) {
 		reg := registrytest.New(t)
 		reg.PushTags(t, "acme/web", exampleTags...)
 		srv := startServe(t)
-		rs := startRepoServer(t, argoCD.bin, startRedis(t), srv.sockDir)
+		rs := startRepoServer(t, argoCD.bin, redistest.Start(t).Addr(), srv.sockDir)
 		repoURL, chartPath := gitRepoWith(t, files)
 
 		// The example, with its repository and registry made local; the

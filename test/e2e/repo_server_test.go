@@ -20,6 +20,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -234,7 +235,7 @@ func TestRepoServerRendersThroughServe(t *testing.T) {
 		image := reg.Host() + "/acme/web"
 		reg.PushTags(t, "acme/web", exampleTags...)
 		srv := startServe(t)
-		rs := startRepoServer(t, argo.bin, startRedis(t), srv.sockDir)
+		rs := startRepoServer(t, argo.bin, redistest.Start(t).Addr(), srv.sockDir)
 		repoURL, path := gitRepo(t)
 
 		assertImage(t, rs.generate(t, repoURL, path, srv.name, appParameters(image)), image+":1.6.3")
@@ -281,7 +282,7 @@ func TestRepoServerProjectRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := startServe(t, "--registries-conf", conf)
-		rs := startRepoServer(t, argo.bin, startRedis(t), srv.sockDir)
+		rs := startRepoServer(t, argo.bin, redistest.Start(t).Addr(), srv.sockDir)
 		repoURL, path := gitRepo(t)
 
 		if argo.major >= 3 {
@@ -337,7 +338,7 @@ func TestRepoServerRendersThroughArgoCMPServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		startCMPServer(t, argo.bin, configDir, sockDir, pluginCfg.SocketName(), binDir)
-		rs := startRepoServer(t, argo.bin, startRedis(t), sockDir)
+		rs := startRepoServer(t, argo.bin, redistest.Start(t).Addr(), sockDir)
 		repoURL, path := gitRepo(t)
 
 		assertImage(t, rs.generate(t, repoURL, path, pluginName, appParameters(image)), image+":1.6.3")

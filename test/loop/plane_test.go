@@ -31,6 +31,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/examples"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -90,7 +91,7 @@ func startPlane(tb testing.TB, opts planeOptions) *plane {
 	p.argo = appclientset.NewForConfigOrDie(&cfg)
 	p.applySettings(tb, argoModule)
 
-	redisAddr := startRedis(tb)
+	redisAddr := redistest.Start(tb).Addr()
 	p.reg = newRegistry(tb)
 	p.repoDir, p.repoURL = gitRepo(tb)
 	p.serve = startServe(tb, p.kubeconfig, redisAddr, opts)
@@ -232,19 +233,6 @@ func readManifest(tb testing.TB, path string, obj any) {
 	if err := yaml.UnmarshalStrict(data, obj); err != nil {
 		tb.Fatalf("%s: %v", path, err)
 	}
-}
-
-// startRedis runs a throwaway redis-server on a free loopback port and
-// returns its address.
-func startRedis(tb testing.TB) string {
-	tb.Helper()
-	port := strconv.Itoa(harness.FreePort(tb))
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", tb.TempDir())
-	p := harness.StartProcess(tb, "redis-server", cmd)
-	addr := "127.0.0.1:" + port
-	p.WaitListening(tb, "tcp", addr)
-	return addr
 }
 
 // registry is the loopback registry with a switch that makes it answer
