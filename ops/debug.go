@@ -134,14 +134,19 @@ func parseListQuery(r *http.Request) (listQuery, error) {
 	return q, nil
 }
 
-// take reports whether the listing has room for one more item after n,
-// and counts it.
-func (q listQuery) take(n *int) bool {
-	if q.limit > 0 && *n >= q.limit {
-		return false
+// capped passes items to fn until q's limit is reached (0: no limit), then
+// stops the listing and records in truncated that there was more.
+func capped[T any](q listQuery, truncated *bool, fn func(T)) func(T) bool {
+	listed := 0
+	return func(item T) bool {
+		if q.limit > 0 && listed >= q.limit {
+			*truncated = true
+			return false
+		}
+		listed++
+		fn(item)
+		return true
 	}
-	*n++
-	return true
 }
 
 // NewDebugHandler serves GET and DELETE /debug/cache and GET /debug/apps.
@@ -186,16 +191,9 @@ func NewDebugHandler(cache Cache, apps AppLister, now func() time.Time) http.Han
 
 // listCache streams the cache entries of repo.
 func listCache(ctx context.Context, w http.ResponseWriter, cache Cache, repo string, q listQuery, now time.Time) {
-	listed, truncated := 0, false
+	truncated := false
 	each := func(fn func(resolve.Entry)) error {
-		return cache.Entries(ctx, repo, func(e resolve.Entry) bool {
-			if !q.take(&listed) {
-				truncated = true
-				return false
-			}
-			fn(e)
-			return true
-		})
+		return cache.Entries(ctx, repo, capped(q, &truncated, fn))
 	}
 	if q.table {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -218,19 +216,12 @@ func listCache(ctx context.Context, w http.ResponseWriter, cache Cache, repo str
 
 // listApps streams the tracked Applications (app selects one or a name).
 func listApps(ctx context.Context, w http.ResponseWriter, apps AppLister, cache Cache, app string, q listQuery, now time.Time) {
-	listed, truncated := 0, false
+	truncated := false
 	each := func(fn func(refresh.AppStatus)) error {
 		if apps == nil {
 			return nil
 		}
-		return apps.EachApp(ctx, app, func(st refresh.AppStatus) bool {
-			if !q.take(&listed) {
-				truncated = true
-				return false
-			}
-			fn(st)
-			return true
-		})
+		return apps.EachApp(ctx, app, capped(q, &truncated, fn))
 	}
 	explain := func(st refresh.AppStatus) []ImageExplanation {
 		if !q.explain {
