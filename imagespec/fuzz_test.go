@@ -3,6 +3,7 @@ package imagespec
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -16,7 +17,10 @@ func specOptions(s Spec) map[string]string {
 		}
 	}
 	o := s.Options
-	set(OptUpdateStrategy, o.Strategy)
+	if o.Follow == "" {
+		// follow refuses a strategy beside it.
+		set(OptUpdateStrategy, o.Strategy)
+	}
 	set(OptAllowTags, o.AllowTags)
 	set(OptIgnoreTags, strings.Join(o.IgnoreTags, ","))
 	set(OptPlatforms, strings.Join(o.Platforms, ","))
@@ -28,6 +32,19 @@ func specOptions(s Spec) map[string]string {
 	set(OptHelmImageSpec, o.HelmImageSpec)
 	set(OptHelmImageShasum, o.HelmImageShasum)
 	set(OptHelmOverrideTag, o.HelmOverrideTag)
+	set(OptStrictSemver, strconv.FormatBool(!o.LooseSemver))
+	set(OptHelmCreatePaths, strconv.FormatBool(o.CreatePaths))
+	set(OptCheckRendered, strconv.FormatBool(!o.NoRenderedCheck))
+	if o.MinAge != nil {
+		set(OptMinAge, o.MinAge.String())
+	}
+	set(OptMinAgeSource, o.MinAgeSource)
+	set(OptVerify, o.Verify)
+	set(OptFollow, o.Follow)
+	if o.FollowMinAge > 0 {
+		set(OptFollowMinAge, o.FollowMinAge.String())
+	}
+	set(OptAnnotate, strconv.FormatBool(o.Annotate))
 	return m
 }
 
@@ -44,6 +61,10 @@ func FuzzParseSpecs(f *testing.F) {
 	f.Add("web=nginx@sha256:00", "web.pin", "tag+digest")
 	f.Add("a=b:c/d", "a.update-strategy", "semver:^1")
 	f.Add("web=ghcr.io/acme/web:main", "web.update-strategy", "latest")
+	f.Add("web=ghcr.io/acme/web", "web.min-age", "7d")
+	f.Add("web=ghcr.io/acme/web", "web.follow", "argocd/web-staging")
+	f.Add("web=ghcr.io/acme/web", "web.verify", "ci-keyless")
+	f.Add("web=ghcr.io/acme/web", "web.check-rendered", "false")
 	f.Fuzz(func(t *testing.T, images, key, value string) {
 		specs, err := ParseAll(strings.Split(images, "\n"), map[string]string{key: value})
 		if err != nil {

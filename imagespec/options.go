@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -50,6 +51,21 @@ const (
 	OptStrictSemver    = "strict-semver"
 	OptHelmCreatePaths = "helm.create-paths"
 	OptCheckRendered   = "check-rendered"
+	OptMinAge          = "min-age"
+	OptMinAgeSource    = "min-age-source"
+	OptVerify          = "verify"
+	OptFollow          = "follow"
+	OptFollowMinAge    = "follow-min-age"
+	OptAnnotate        = "annotate"
+)
+
+// Sources of a candidate's age for min-age.
+const (
+	// AgeFirstSeen (the default) counts from when the plugin first saw
+	// the digest, a time nobody can backdate.
+	AgeFirstSeen = "first-seen"
+	// AgeCreated counts from the image config's created time.
+	AgeCreated = "created"
 )
 
 // optConstraint names the constraint in errors (it comes from the image
@@ -80,6 +96,24 @@ type Options struct {
 	// NoRenderedCheck (check-rendered "false") skips the check that the
 	// rendered manifests reference the resolved image.
 	NoRenderedCheck bool `json:"noRenderedCheck,omitempty"`
+
+	// MinAge (min-age) holds a candidate back until its digest has been
+	// known this long; nil leaves the registries.conf entry's default,
+	// zero turns it off. MinAgeSource is AgeFirstSeen or AgeCreated.
+	MinAge       *time.Duration `json:"minAge,omitempty"`
+	MinAgeSource string         `json:"minAgeSource,omitempty"`
+	// Verify names the registries.conf signature policy a candidate's
+	// digest must satisfy.
+	Verify string `json:"verify,omitempty"`
+	// Follow names the Application whose version this alias takes
+	// ("<name>" or "<namespace>/<name>"); FollowMinAge is how long that
+	// Application must have rendered it.
+	Follow       string        `json:"follow,omitempty"`
+	FollowMinAge time.Duration `json:"followMinAge,omitempty"`
+	// Annotate writes the resolution into annotations of the rendered
+	// workloads (annotate "true"); the zero value leaves it to serve
+	// --annotate.
+	Annotate bool `json:"annotate,omitempty"`
 
 	// Helm value paths (dotted, list indexes allowed); empty means default.
 	HelmImageName   string `json:"helmImageName,omitempty"`
@@ -129,6 +163,7 @@ func sortedOptionNames() []string {
 		OptPullSecret, OptHelmImageName, OptHelmImageTag, OptHelmImageSpec,
 		OptHelmImageShasum, OptHelmOverrideTag, OptOverrideTag, OptPin,
 		OptStrictSemver, OptHelmCreatePaths, OptCheckRendered,
+		OptMinAge, OptMinAgeSource, OptVerify, OptFollow, OptFollowMinAge, OptAnnotate,
 	}
 	sort.Strings(names)
 	return names
@@ -316,8 +351,46 @@ func applyOptions(spec *Spec, values map[string]string, defaults defaults) error
 			if check, ok := flag(o, v); ok {
 				opts.NoRenderedCheck = !check
 			}
+		case OptMinAge:
+			d, err := ParseAge(v)
+			if err != nil {
+				bad(o, v, err)
+				continue
+			}
+			opts.MinAge = &d
+		case OptMinAgeSource:
+			switch v {
+			case AgeFirstSeen, AgeCreated:
+				opts.MinAgeSource = v
+			default:
+				bad(o, v, fmt.Errorf("allowed: %s (when the plugin first saw the digest), %s (the image's created time)", AgeFirstSeen, AgeCreated))
+			}
+		case OptVerify:
+			if !policyNamePattern.MatchString(v) {
+				bad(o, v, errors.New("name a signature policy of registries.conf (signature-policies), e.g. ci-keyless; ask the Argo CD admins for the names"))
+				continue
+			}
+			opts.Verify = v
+		case OptFollow:
+			if err := checkAppName(v); err != nil {
+				bad(o, v, err)
+				continue
+			}
+			opts.Follow = v
+		case OptFollowMinAge:
+			d, err := ParseAge(v)
+			if err != nil {
+				bad(o, v, err)
+				continue
+			}
+			opts.FollowMinAge = d
+		case OptAnnotate:
+			if annotate, ok := flag(o, v); ok {
+				opts.Annotate = annotate
+			}
 		}
 	}
+	errs = append(errs, checkGateOptions(*spec, values)...)
 	if opts.Pin == "" {
 		opts.Pin = PinTag
 		if opts.Strategy == StrategyDigest {

@@ -10,6 +10,7 @@ func FuzzParseRegistriesConfig(f *testing.F) {
 	f.Add("registries: {}\n")
 	f.Add("registries:\n- prefix: x\n  unknown: 1\n")
 	f.Add("allowed:\n- ghcr.io/acme/*\n- docker.io\nprojects:\n  team-a: ['127.0.0.1:5000/*']\n  team-b: []\n")
+	f.Add("signature-policies:\n- name: ci-key\n  kind: cosign-key\n  key: /k.pub\n- name: ci-keyless\n  kind: keyless\n  issuer-regexp: ^https://.*$\n  subject: s\n  trusted-root: /r.json\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		conf, err := Parse([]byte(data))
 		if err != nil {
@@ -31,6 +32,13 @@ func FuzzParseRegistriesConfig(f *testing.F) {
 		}
 		if conf.Policy("").Restricted() != restricted {
 			t.Fatalf("default policy: restricted %v, want %v", !restricted, restricted)
+		}
+		// Every signature policy is found by its name and has a known kind.
+		for _, sp := range conf.SignaturePolicies {
+			got, ok := conf.SignaturePolicy(sp.Name)
+			if !ok || got.Kind != sp.Kind || kindKeys[sp.Kind] == nil {
+				t.Fatalf("signature policy %+v: lookup %+v %v", sp, got, ok)
+			}
 		}
 		for _, reg := range conf.Registries {
 			if reg.Host() == "" || reg.APIHost() == "" || !reg.Covers(reg.Host(), reg.Path()) {

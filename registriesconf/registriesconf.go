@@ -39,6 +39,13 @@ type Config struct {
 	// Projects adds globs for the Applications of one AppProject, keyed on
 	// ARGOCD_APP_PROJECT_NAME (which authors cannot set).
 	Projects map[string][]string `json:"projects,omitempty"`
+	// Follow lets the Applications of a project follow (follow option)
+	// Applications of the projects listed; within a project they always
+	// may.
+	Follow map[string][]string `json:"follow,omitempty"`
+	// SignaturePolicies are what an image's signature must satisfy;
+	// Applications name one (<alias>.verify).
+	SignaturePolicies []SignaturePolicy `json:"signature-policies,omitempty"`
 
 	// policies are the compiled rules by project; def applies to projects
 	// not listed (nil: no rules).
@@ -51,6 +58,8 @@ const (
 	keyRegistries = "registries"
 	keyAllowed    = "allowed"
 	keyProjects   = "projects"
+	keyFollow     = "follow"
+	keySignatures = "signature-policies"
 )
 
 // Option configures Parse.
@@ -105,8 +114,8 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 	var errs []error
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
-		if k.Value != keyRegistries && k.Value != keyAllowed && k.Value != keyProjects {
-			errs = append(errs, fmt.Errorf("line %d: unknown key %q; the top-level keys are `registries`, `allowed` and `projects`", k.Line, k.Value))
+		if !isTopLevelKey(k.Value) {
+			errs = append(errs, fmt.Errorf("line %d: unknown key %q; the top-level keys are %s", k.Line, k.Value, topLevelKeyList()))
 			continue
 		}
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
@@ -140,6 +149,20 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 				continue
 			}
 			conf.Projects = projects
+		case keyFollow:
+			follow, err := parseFollow(v)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			conf.Follow = follow
+		case keySignatures:
+			policies, err := parseSignaturePolicies(v)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			conf.SignaturePolicies = policies
 		}
 	}
 	if len(errs) > 0 {
@@ -152,6 +175,29 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 		return nil, err
 	}
 	return conf, nil
+}
+
+// topLevelKeys are the keys registries.conf accepts at its top.
+func topLevelKeys() []string {
+	return []string{keyRegistries, keyAllowed, keyProjects, keyFollow, keySignatures}
+}
+
+func isTopLevelKey(k string) bool {
+	for _, known := range topLevelKeys() {
+		if k == known {
+			return true
+		}
+	}
+	return false
+}
+
+func topLevelKeyList() string {
+	keys := topLevelKeys()
+	quoted := make([]string, len(keys))
+	for i, k := range keys {
+		quoted[i] = "`" + k + "`"
+	}
+	return strings.Join(quoted, ", ")
 }
 
 func (c *Config) validate() error {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"gopkg.in/yaml.v3"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 )
 
 // DefaultLimit is the request rate (per second) allowed against one
@@ -42,6 +44,9 @@ type Registry struct {
 	DefaultNS string `json:"defaultns,omitempty"`
 	// Limit is the request rate per second; zero means DefaultLimit.
 	Limit float64 `json:"limit,omitempty"`
+	// MinAge is the min-age of images under the prefix whose spec sets
+	// none; zero holds nothing back.
+	MinAge time.Duration `json:"min-age,omitempty"`
 
 	// prefixHost and prefixPath are Prefix split and normalised ("docker.io"
 	// becomes "index.docker.io"); apiHost is the host to contact.
@@ -87,7 +92,7 @@ func (r *Registry) Covers(host, path string) bool {
 }
 
 // Keys of one entry.
-var registryKeys = []string{"name", "prefix", "api_url", "credentials", "credsexpire", "insecure", "default", "defaultns", "limit"}
+var registryKeys = []string{"name", "prefix", "api_url", "credentials", "credsexpire", "insecure", "default", "defaultns", "limit", "min-age"}
 
 func (p *parser) registry(n *yaml.Node) (Registry, error) {
 	var reg Registry
@@ -148,6 +153,13 @@ func (p *parser) registry(n *yaml.Node) (Registry, error) {
 				continue
 			}
 			reg.Limit = f
+		case "min-age":
+			d, err := imagespec.ParseAge(val)
+			if err != nil {
+				bad(k, "%v", err)
+				continue
+			}
+			reg.MinAge = d
 		default:
 			errs = append(errs, unknownKey(k))
 		}

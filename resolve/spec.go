@@ -31,6 +31,12 @@ const (
 	OptStrictSemver    = imagespec.OptStrictSemver
 	OptHelmCreatePaths = imagespec.OptHelmCreatePaths
 	OptCheckRendered   = imagespec.OptCheckRendered
+	OptMinAge          = imagespec.OptMinAge
+	OptMinAgeSource    = imagespec.OptMinAgeSource
+	OptVerify          = imagespec.OptVerify
+	OptFollow          = imagespec.OptFollow
+	OptFollowMinAge    = imagespec.OptFollowMinAge
+	OptAnnotate        = imagespec.OptAnnotate
 )
 
 // SpecOption sets a default that per-alias options may override.

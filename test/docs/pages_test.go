@@ -3,6 +3,7 @@ package docs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -267,12 +268,18 @@ func TestOptionsTableMatchesResolve(t *testing.T) {
 			resolve.OptUpdateStrategy: "semver", resolve.OptAllowTags: "any", resolve.OptIgnoreTags: "*-debug",
 			resolve.OptPlatforms: "linux/amd64", resolve.OptPullSecret: "team-a", resolve.OptOverrideTag: "1.5.0",
 			resolve.OptPin: "tag+digest", resolve.OptStrictSemver: "false", resolve.OptHelmCreatePaths: "true",
-			resolve.OptCheckRendered: "false",
+			resolve.OptCheckRendered: "false", resolve.OptMinAge: "24h", resolve.OptMinAgeSource: "created",
+			resolve.OptVerify: "ci-keyless", resolve.OptFollow: "web-staging", resolve.OptFollowMinAge: "2h",
+			resolve.OptAnnotate: "true",
 		}[opt]
 		if value == "" {
 			value = "image.x"
 		}
-		if _, err := resolve.ParseSpecs([]string{"web=ghcr.io/acme/web"}, map[string]string{"web." + opt: value}); err != nil {
+		options := map[string]string{"web." + opt: value}
+		if opt == resolve.OptFollowMinAge {
+			options["web."+resolve.OptFollow] = "web-staging"
+		}
+		if _, err := resolve.ParseSpecs([]string{"web=ghcr.io/acme/web"}, options); err != nil {
 			t.Errorf("option %s=%s: %v", opt, value, err)
 		}
 	}
@@ -404,7 +411,10 @@ func checkYAMLExample(t *testing.T, p pluginYAML, root string, pg page, f fence)
 				checkApplication(t, p, doc)
 			case isKind(doc, "Kustomization"):
 				checkKustomization(t, root, doc)
-			case hasKey(doc, "registries"), hasKey(doc, "allowed"), hasKey(doc, "projects"):
+			case hasKey(doc, "image-options"):
+				checkImageOptions(t, doc)
+			case hasKey(doc, "registries"), hasKey(doc, "allowed"), hasKey(doc, "projects"),
+				hasKey(doc, "signature-policies"), hasKey(doc, "follow"):
 				if _, err := resolve.ParseRegistriesConfig([]byte(f.body)); err != nil {
 					t.Errorf("registries.conf example: %v", err)
 				}
@@ -425,6 +435,27 @@ func checkYAMLExample(t *testing.T, p pluginYAML, root string, pg page, f fence)
 				checkParameters(t, p, list)
 			}
 		}
+	}
+}
+
+// checkImageOptions parses an `image-options:` excerpt as the options of
+// the alias it names (images ghcr.io/acme/<alias>).
+func checkImageOptions(t *testing.T, doc any) {
+	t.Helper()
+	raw, _ := doc.(map[string]any)["image-options"].(map[string]any)
+	options := map[string]string{}
+	aliases := map[string]bool{}
+	for k, v := range raw {
+		options[k] = fmt.Sprint(v)
+		alias, _, _ := strings.Cut(k, ".")
+		aliases[alias] = true
+	}
+	var images []string
+	for a := range aliases {
+		images = append(images, a+"=ghcr.io/acme/"+a)
+	}
+	if _, err := resolve.ParseSpecs(images, options); err != nil {
+		t.Errorf("image-options example: %v", err)
 	}
 }
 
