@@ -212,6 +212,26 @@ func writeResolveTable(w io.Writer, outs []resolveOutput) error {
 			fmt.Fprintf(tw, "  digest:\t%s\n", o.Digest)
 			fmt.Fprintf(tw, "  source:\t%s\n", o.Source)
 			fmt.Fprintf(tw, "  pin:\t%s → %s\n", o.Pin, o.Reference)
+			if o.Rule != "" {
+				fmt.Fprintf(tw, "  rule:\t%s\n", o.Rule)
+			}
+			if o.Followed != nil {
+				fmt.Fprintf(tw, "  followed:\t%s (from its %s)\n", o.Followed.App, o.Followed.From)
+			}
+			if len(o.Gates) > 0 {
+				fmt.Fprintf(tw, "  accepted by:\t%s\n", strings.Join(o.Gates, ", "))
+			}
+			for i, h := range o.HeldBack {
+				label := "  held back:"
+				if i > 0 {
+					label = ""
+				}
+				line := fmt.Sprintf("%s %s", h.Tag, h.Reason)
+				if !h.EligibleAt.IsZero() {
+					line += "; eligible at " + h.EligibleAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", label, line)
+			}
 		}
 		if len(o.Candidates) > 0 {
 			fmt.Fprintf(tw, "  candidates:\n")

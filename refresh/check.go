@@ -101,6 +101,7 @@ func (r *Refresher) check(ctx context.Context, keys []string, lane string) {
 			defer mu.Unlock()
 			if len(res) == 1 {
 				c.result, c.ok = res[0], true
+				r.ages.note(res[0].NextEligible())
 			}
 			for _, k := range c.apps {
 				a := apps[k]

@@ -53,6 +53,8 @@ type Refresher struct {
 	wakeMu  sync.Mutex
 	pending map[string]bool
 	wakeCh  chan struct{}
+
+	ages *comingOfAge
 }
 
 // Defaults of the refresher's pace.
@@ -83,6 +85,7 @@ func NewRefresher(tracker *Tracker, resolver Resolver, backend Backend, opts ...
 		now:           time.Now,
 		pending:       map[string]bool{},
 		wakeCh:        make(chan struct{}, 1),
+		ages:          newComingOfAge(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -168,10 +171,8 @@ func (r *Refresher) lead(ctx context.Context) {
 	defer ticker.Stop()
 	for {
 		r.check(ctx, r.tracker.Keys(), lanePass)
-		select {
-		case <-ctx.Done():
+		if !r.waitForPass(ctx, ticker.C) {
 			return
-		case <-ticker.C:
 		}
 	}
 }

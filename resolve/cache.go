@@ -78,6 +78,9 @@ type cache struct {
 	// one is not kept.
 	gensEpoch uint64
 	genGroup  singleflight.Group
+
+	// baselines keeps the min-age baselines read (cache_baseline.go).
+	baselines *boundedCache
 }
 
 type cacheConfig struct {
@@ -114,6 +117,7 @@ func newCache(c cacheConfig) *cache {
 		log:          c.log,
 		scrub:        c.scrub,
 		gens:         map[string]cachedGen{},
+		baselines:    newBoundedCache(baselineMemoTTL, time.Minute, maxBaselines),
 	}
 }
 

@@ -1,6 +1,9 @@
 package resolve
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // peekResult returns a fresh result without asking the registry. The
 // store is read once however many callers peek at the same time.
@@ -35,9 +38,13 @@ func (c *cache) peekResult(ctx context.Context, s slot) (Result, bool) {
 // kept, so that every replica renders the same answer.
 //
 // Renders of one spec that finish together in this process write once.
-func (c *cache) putResult(ctx context.Context, s slot, res Result, summary string) (kept Result, ours bool) {
+//
+// A result that would change at a known time without any push (a candidate
+// min-age holds back comes of age) is fresh only until then (until; zero:
+// the layer's TTL).
+func (c *cache) putResult(ctx context.Context, s slot, res Result, summary string, until time.Time) (kept Result, ours bool) {
 	v, _, _ := s.l.group.Do("put|"+s.id, func() (any, error) {
-		kept, _ := c.storeResult(context.WithoutCancel(ctx), s, res, summary)
+		kept, _ := c.storeResult(context.WithoutCancel(ctx), s, res, summary, until)
 		return kept, nil
 	})
 	kept = v.(Result)
@@ -47,8 +54,11 @@ func (c *cache) putResult(ctx context.Context, s slot, res Result, summary strin
 	return kept, false
 }
 
-func (c *cache) storeResult(ctx context.Context, s slot, res Result, summary string) (kept Result, ours bool) {
+func (c *cache) storeResult(ctx context.Context, s slot, res Result, summary string, until time.Time) (kept Result, ours bool) {
 	e := c.newEntry(s, res, summary)
+	if !until.IsZero() && until.Before(e.freshUntil) {
+		e.freshUntil = until
+	}
 	se, err := c.stored(e)
 	if err != nil {
 		s.l.put(s.id, e)

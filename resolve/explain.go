@@ -31,12 +31,16 @@ func (r *Resolver) Explain(ctx context.Context, spec Spec) (Explanation, error) 
 // recomputeCandidates runs Select again over the cached tag list (asking
 // the registry only for what is no longer cached). An explanation that
 // cannot be had leaves the result as it is, without candidates.
-func (r *Resolver) recomputeCandidates(meta *repoMetadata) []Candidate {
+func (r *Resolver) recomputeCandidates(meta *repoMetadata, t target) []Candidate {
 	tags, err := meta.tags()
 	if err != nil {
 		r.log.Debug("candidates not recomputed: no tag list", "image", meta.spec.Image, "error", r.secrets.scrub(err.Error()))
 		return nil
 	}
-	_, candidates, _ := Select(meta.spec, tags, meta)
-	return candidates
+	gates, err := r.gatesFor(meta, t, tags)
+	if err != nil {
+		return nil
+	}
+	sel, _ := selectGated(meta.spec, tags, meta, gates)
+	return sel.candidates
 }

@@ -34,6 +34,7 @@ type settings struct {
 	fetchTimeout   time.Duration
 	cacheEntries   int
 	tagCaps        tagListCaps
+	follow         FollowSource
 }
 
 // WithCacheTTL sets how long tag lists, tag digests and results stay fresh
@@ -111,6 +112,10 @@ func WithMaxTags(n int) Option { return func(s *settings) { s.tagCaps.maxTags = 
 // answers, all pages together (default DefaultMaxTagListBytes); a larger
 // list fails with a *TagListError.
 func WithMaxTagListBytes(n int64) Option { return func(s *settings) { s.tagCaps.maxBytes = n } }
+
+// WithFollowSource answers follow specs (package refresh's tracker);
+// without it they fail with a hint.
+func WithFollowSource(f FollowSource) Option { return func(s *settings) { s.follow = f } }
 
 // withSleep replaces the wait used by rate limiting and Retry-After (tests).
 func withSleep(f func(context.Context, time.Duration) error) Option {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 )
 
 // ErrPinNotFound means a pinned tag does not exist in the registry;
@@ -47,6 +49,7 @@ func (e *PinError) Is(target error) bool { return target == ErrPinNotFound }
 // rollback never waits for the registry.
 func (r *Resolver) resolvePin(ctx context.Context, spec Spec, repo name.Repository, acc access, res Result) (Result, error) {
 	res.Tag, res.Pinned, res.ResolvedAt = spec.Options.OverrideTag, true, r.now()
+	res.Rule = imagespec.OptOverrideTag
 	tr := &trace{}
 	meta := &repoMetadata{ctx: ctx, r: r, repo: repo, spec: spec, access: acc, trace: tr}
 	digest, err := meta.Digest(res.Tag)

@@ -85,6 +85,23 @@ func (c *RegistriesConfig) Policy(project string) *egress.Policy {
 	return c.parsed.Policy(project)
 }
 
+// signaturePolicies are the registries.conf signature policies.
+func (c *RegistriesConfig) signaturePolicies() []registriesconf.SignaturePolicy {
+	if c == nil || c.parsed == nil {
+		return nil
+	}
+	return c.parsed.SignaturePolicies
+}
+
+// mayFollow reports whether Applications of project may follow those of
+// followed (registries.conf `follow`; always within one project).
+func (c *RegistriesConfig) mayFollow(project, followed string) bool {
+	if c == nil || c.parsed == nil {
+		return project == followed
+	}
+	return c.parsed.MayFollow(project, followed)
+}
+
 func (reg *RegistryConfig) label() string { return reg.Label() }
 
 func (reg *RegistryConfig) limit() float64 {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
+	"github.com/argocd-image-resolver/argocd-image-resolver/sigverify"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 )
 
@@ -48,6 +50,8 @@ type Resolver struct {
 	insecure bool
 	secrets  *secretSet
 	staleLog *staleLog
+	follow   FollowSource
+	verifier *sigverify.Verifier
 }
 
 // New builds a Resolver.
@@ -120,7 +124,17 @@ func New(opts ...Option) (*Resolver, error) {
 		metrics:        m,
 		log:            s.logger,
 	}
+	// Signature policies are admin input: their files are read now, and a
+	// bad one stops the sidecar from starting.
+	var verifier *sigverify.Verifier
+	if policies := s.conf.signaturePolicies(); len(policies) > 0 {
+		verifier, err = sigverify.New(policies, sigverify.WithStore(s.store), sigverify.WithClock(s.now), sigverify.WithLogger(s.logger))
+		if err != nil {
+			return nil, fmt.Errorf("registries.conf signature-policies: %w", err)
+		}
+	}
 	return &Resolver{
+		verifier: verifier,
 		conf:     s.conf,
 		staleLog: newStaleLog(),
 		cache: newCache(cacheConfig{
@@ -139,6 +153,7 @@ func New(opts ...Option) (*Resolver, error) {
 		now:      s.now,
 		insecure: s.insecure,
 		secrets:  secrets,
+		follow:   s.follow,
 	}, nil
 }
 
@@ -263,10 +278,14 @@ func (r *Resolver) resolve(ctx context.Context, spec Spec, explain bool) (Result
 	resultSlot := r.cache.slot(LayerResult, specHash(spec, repo.Name()), repo.Name(), credID, gen)
 	tr := &trace{}
 	meta := &repoMetadata{ctx: ctx, r: r, repo: repo, spec: spec, access: acc, trace: tr, cred: credID, gen: gen}
+	if spec.Options.Follow != "" {
+		res, err := r.resolveFollow(ctx, spec, meta, res)
+		return res, nil, err
+	}
 	if cached, ok := r.cache.peekResult(ctx, resultSlot); ok {
 		cached.Source = SourceCache
 		if explain {
-			return cached, r.recomputeCandidates(meta), nil
+			return cached, r.recomputeCandidates(meta, t), nil
 		}
 		return cached, nil, nil
 	}
@@ -275,7 +294,12 @@ func (r *Resolver) resolve(ctx context.Context, spec Spec, explain bool) (Result
 	if err != nil {
 		return res, nil, r.fail(spec, res.Registry, err)
 	}
-	tag, candidates, err := Select(spec, tags, meta)
+	gates, err := r.gatesFor(meta, t, tags)
+	if err != nil {
+		return res, nil, r.fail(spec, res.Registry, err)
+	}
+	sel, err := selectGated(spec, tags, meta, gates)
+	candidates := sel.candidates
 	if !explain {
 		candidates = nil
 	}
@@ -286,11 +310,17 @@ func (r *Resolver) resolve(ctx context.Context, spec Spec, explain bool) (Result
 	if err != nil {
 		return res, candidates, r.fail(spec, res.Registry, err)
 	}
+	tag := sel.tag
 	digest, err := meta.Digest(tag)
 	if err != nil {
 		return res, candidates, r.fail(spec, res.Registry, err)
 	}
 	res.Tag, res.Digest, res.ResolvedAt = tag, digest, r.now()
+	res.Rule = newPicker(mustPolicy(spec)).policy()
+	res.HeldBack = sel.held
+	for _, g := range gates {
+		res.Gates = append(res.Gates, g.label())
+	}
 	res.Source = tr.source()
 	if res.Source == SourceStale {
 		r.staleLog.do(res.Registry, func(heldBack int) {
@@ -301,16 +331,28 @@ func (r *Resolver) resolve(ctx context.Context, spec Spec, explain bool) (Result
 		})
 		return res, candidates, nil
 	}
-	if kept, ours := r.cache.putResult(ctx, resultSlot, res, "tag "+tag+" "+digest); !ours {
+	if sel.unsure {
+		// A gate could not judge a better tag: answer, but do not keep the
+		// answer, so that the next render asks again.
+		res.Warning = "a gate could not check a newer tag; it is held back until it can (see heldBack)"
+		return res, candidates, nil
+	}
+	if kept, ours := r.cache.putResult(ctx, resultSlot, res, "tag "+tag+" "+digest, res.NextEligible()); !ours {
 		// Another replica answered this spec first in this generation:
 		// render what it renders.
 		kept.Source = SourceCache
 		if explain {
-			candidates = r.recomputeCandidates(meta)
+			candidates = r.recomputeCandidates(meta, t)
 		}
 		return kept, candidates, nil
 	}
 	return res, candidates, nil
+}
+
+// mustPolicy is the compiled policy of a spec Select accepted.
+func mustPolicy(spec Spec) *imagespec.Policy {
+	p, _ := spec.Policy()
+	return p
 }
 
 // credentialID names the credential a spec's registry requests use, for

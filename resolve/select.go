@@ -112,9 +112,29 @@ const eagerPlatformAfter = 8
 // possible for one that did not come from ParseSpecs) fails with its
 // *imagespec.OptionError.
 func Select(spec Spec, tags []string, meta Metadata) (string, []Candidate, error) {
+	sel, err := selectGated(spec, tags, meta, nil)
+	return sel.tag, sel.candidates, err
+}
+
+// selection is what selectGated chose and why.
+type selection struct {
+	tag        string
+	candidates []Candidate
+	// held are the candidates gates refused, best first.
+	held []Held
+	// unsure is set when a gate could not judge a candidate (it was held
+	// back): the choice may change as soon as the gate can judge again.
+	unsure bool
+}
+
+// selectGated is Select with gates: after the filters, the strategy and
+// the platform check accept a tag, every gate must accept its digest too;
+// a refused tag is dropped and the strategy picks again. Refused tags are
+// ranked right after the accepted one in the candidates.
+func selectGated(spec Spec, tags []string, meta Metadata, gates []gate) (selection, error) {
 	policy, err := spec.Policy()
 	if err != nil {
-		return "", nil, err
+		return selection{}, err
 	}
 	strat := newPicker(policy)
 	filter := newTagFilter(&policy.Tags)
@@ -126,7 +146,7 @@ func Select(spec Spec, tags []string, meta Metadata) (string, []Candidate, error
 			out[i] = Candidate{Tag: tag, Reason: `ignored by ignore-tags "*"`}
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Tag < out[j].Tag })
-		return "", out, fmt.Errorf("%s (%s): %w", spec.Alias, spec.Image, ErrPaused)
+		return selection{candidates: out}, fmt.Errorf("%s (%s): %w", spec.Alias, spec.Image, ErrPaused)
 	}
 
 	var byName []verdict
@@ -160,6 +180,42 @@ func Select(spec Spec, tags []string, meta Metadata) (string, []Candidate, error
 		}
 		return !ok
 	}
+	var sel selection
+	var byGate []verdict
+	gateChecks := 0
+	// dropGated runs the gates on a tag the platform check kept.
+	dropGated := func(tag string) (bool, error) {
+		if len(gates) == 0 {
+			return false, nil
+		}
+		if gateChecks == maxGateChecks {
+			return false, fmt.Errorf("gates held back the %d best tags; check the gates (%s) or narrow the tags with allow-tags", maxGateChecks, gateLabels(gates))
+		}
+		gateChecks++
+		digest, err := meta.Digest(tag)
+		if err != nil {
+			return false, err
+		}
+		for _, g := range gates {
+			held, err := g.check(tag, digest)
+			if err != nil {
+				sel.unsure = true
+				held = &Held{Tag: tag, Digest: digest, Gate: g.name(), Reason: "not checked: " + err.Error()}
+			}
+			if held != nil {
+				reason := held.Reason
+				if !held.EligibleAt.IsZero() {
+					reason += "; eligible at " + held.EligibleAt.UTC().Format(time.RFC3339)
+				}
+				byGate = append(byGate, reject(tag, gateRule(held.Gate), reason))
+				if len(sel.held) < maxHeldBack {
+					sel.held = append(sel.held, *held)
+				}
+				return true, nil
+			}
+		}
+		return false, nil
+	}
 
 	for attempt := 0; ; attempt++ {
 		if attempt == eagerPlatformAfter && len(policy.Tags.Platforms) > 0 {
@@ -174,27 +230,46 @@ func Select(spec Spec, tags []string, meta Metadata) (string, []Candidate, error
 		tag, ranked, err := strat.pick(allowed, meta)
 		switch {
 		case errors.Is(err, ErrNoMatch):
-			all := concatVerdicts(byPlatform, ranked, byName)
+			all := concatVerdicts(byGate, byPlatform, ranked, byName)
+			sel.candidates = candidates(all)
 			if platformReads > 0 && platformFailures == platformReads {
-				return "", candidates(all), fmt.Errorf("%s (%s): cannot read the platforms of any of %d tags checked (%s); check registry access or drop the platforms option",
+				return sel, fmt.Errorf("%s (%s): cannot read the platforms of any of %d tags checked (%s); check registry access or drop the platforms option",
 					spec.Alias, spec.Image, platformReads, firstPlatformErr)
 			}
-			return "", candidates(all), &NoMatchError{
+			return sel, &NoMatchError{
 				Alias: spec.Alias, Image: spec.Image, Policy: strat.policy(),
 				Seen: len(tags), Rules: countRules(all),
 			}
 		case err != nil:
-			return "", candidates(concatVerdicts(byPlatform, ranked, byName)),
-				fmt.Errorf("%s (%s): %s: %w", spec.Alias, spec.Image, strat.policy(), err)
+			sel.candidates = candidates(concatVerdicts(byGate, byPlatform, ranked, byName))
+			return sel, fmt.Errorf("%s (%s): %s: %w", spec.Alias, spec.Image, strat.policy(), err)
 		}
 		if dropPlatform(tag) {
 			allowed = without(allowed, tag)
 			continue
 		}
+		drop, err := dropGated(tag)
+		if err != nil {
+			sel.candidates = candidates(concatVerdicts(byGate, byPlatform, ranked, byName))
+			return sel, fmt.Errorf("%s (%s): %w", spec.Alias, spec.Image, err)
+		}
+		if drop {
+			allowed = without(allowed, tag)
+			continue
+		}
 		// ranked starts with the accepted tag.
-		all := concatVerdicts(ranked[:1], byPlatform, ranked[1:], byName)
-		return tag, candidates(all), nil
+		all := concatVerdicts(ranked[:1], byGate, byPlatform, ranked[1:], byName)
+		sel.tag, sel.candidates = tag, candidates(all)
+		return sel, nil
 	}
+}
+
+func gateLabels(gates []gate) string {
+	labels := make([]string, len(gates))
+	for i, g := range gates {
+		labels[i] = g.label()
+	}
+	return strings.Join(labels, ", ")
 }
 
 func countRules(vs []verdict) []RuleCount {

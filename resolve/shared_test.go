@@ -114,10 +114,10 @@ func TestFirstResultWins(t *testing.T) {
 	ctx := context.Background()
 	slotA := a.cache.slot(LayerResult, "spec", "ghcr.io/acme/web", "-", generation{})
 	slotB := b.cache.slot(LayerResult, "spec", "ghcr.io/acme/web", "-", generation{})
-	if kept, ours := a.cache.putResult(ctx, slotA, Result{Alias: "web", Tag: "1.6.4"}, "tag 1.6.4"); !ours || kept.Tag != "1.6.4" {
+	if kept, ours := a.cache.putResult(ctx, slotA, Result{Alias: "web", Tag: "1.6.4"}, "tag 1.6.4", time.Time{}); !ours || kept.Tag != "1.6.4" {
 		t.Fatalf("first writer: kept %q ours=%v", kept.Tag, ours)
 	}
-	kept, ours := b.cache.putResult(ctx, slotB, Result{Alias: "web", Tag: "1.6.3"}, "tag 1.6.3")
+	kept, ours := b.cache.putResult(ctx, slotB, Result{Alias: "web", Tag: "1.6.3"}, "tag 1.6.3", time.Time{})
 	if ours || kept.Tag != "1.6.4" {
 		t.Fatalf("second writer: kept %q ours=%v, want the first writer's 1.6.4", kept.Tag, ours)
 	}
@@ -126,7 +126,7 @@ func TestFirstResultWins(t *testing.T) {
 	}
 	// A new generation (an invalidation) takes a new first writer.
 	next := b.cache.slot(LayerResult, "spec", "ghcr.io/acme/web", "-", generation{Repo: 1})
-	if kept, ours := b.cache.putResult(ctx, next, Result{Alias: "web", Tag: "1.6.5"}, "tag 1.6.5"); !ours || kept.Tag != "1.6.5" {
+	if kept, ours := b.cache.putResult(ctx, next, Result{Alias: "web", Tag: "1.6.5"}, "tag 1.6.5", time.Time{}); !ours || kept.Tag != "1.6.5" {
 		t.Fatalf("after invalidation: kept %q ours=%v", kept.Tag, ours)
 	}
 }

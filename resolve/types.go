@@ -16,6 +16,8 @@
 package resolve
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
@@ -85,7 +87,91 @@ type Result struct {
 	Warning string `json:"warning,omitempty"`
 	// ResolvedAt is when the registry answered (cached results keep it).
 	ResolvedAt time.Time `json:"resolvedAt"`
+
+	// Rule names what decided the tag: the strategy and its range
+	// (`semver "^1.2"`), `override-tag`, or `follow <app>`.
+	Rule string `json:"rule,omitempty"`
+	// Gates names the gates that accepted the tag, e.g. "min-age 24h",
+	// "verify ci-keyless".
+	Gates []string `json:"gates,omitempty"`
+	// HeldBack lists the candidates the strategy ranks above Tag that a
+	// gate refused, best first (at most maxHeldBack).
+	HeldBack []Held `json:"heldBack,omitempty"`
+	// Followed describes the Application a follow spec took its version
+	// from; nil for other specs.
+	Followed *Followed `json:"followed,omitempty"`
 }
+
+// Held is a candidate a gate refused although the strategy ranks it above
+// the accepted tag.
+type Held struct {
+	Tag    string `json:"tag"`
+	Digest string `json:"digest,omitempty"`
+	// Gate is the gate that refused it: GateMinAge or GateVerify.
+	Gate string `json:"gate"`
+	// Reason is why, for people: "first seen 2h ago; min-age 24h".
+	Reason string `json:"reason"`
+	// EligibleAt is when a min-age gate accepts it (zero for other gates).
+	EligibleAt time.Time `json:"eligibleAt,omitzero"`
+}
+
+// Gate names.
+const (
+	GateMinAge = "min-age"
+	GateVerify = "verify"
+)
+
+// NextEligible is the earliest time a held-back candidate comes of age,
+// when the result would change without any push; zero when none waits.
+func (r Result) NextEligible() time.Time {
+	var next time.Time
+	for _, h := range r.HeldBack {
+		if !h.EligibleAt.IsZero() && (next.IsZero() || h.EligibleAt.Before(next)) {
+			next = h.EligibleAt
+		}
+	}
+	return next
+}
+
+// Followed is what a follow spec found: the version another Application
+// renders or runs.
+type Followed struct {
+	// App is the followed Application, "<namespace>/<name>".
+	App     string `json:"app"`
+	Project string `json:"project,omitempty"`
+	Tag     string `json:"tag,omitempty"`
+	Digest  string `json:"digest"`
+	// Since is when the followed Application started rendering or
+	// running this digest, as far as the plugin knows (zero: unknown).
+	Since time.Time `json:"since,omitzero"`
+	// From says where it was read: FollowFromTracker or FollowFromStatus.
+	From string `json:"from"`
+	// Previous is what the Application rendered before Digest (tracker
+	// only; nil when unknown), for follow-min-age: while Digest is too
+	// young, the follower keeps Previous if it ran long enough.
+	Previous *Followed `json:"previous,omitempty"`
+}
+
+// Where a followed version was read.
+const (
+	FollowFromTracker = "tracker"
+	FollowFromStatus  = "application status"
+)
+
+// FollowSource answers follow specs: which version of a repository
+// another Application renders or runs. Package refresh implements it
+// from the tracker and the Application's status.summary.images.
+type FollowSource interface {
+	// Followed returns what app ("<name>" in the control-plane namespace,
+	// or "<namespace>/<name>") renders or runs of repository (canonical,
+	// as Result.Repository). It returns an error wrapping ErrNotFollowed
+	// when the app is unknown or uses no image of the repository.
+	Followed(ctx context.Context, app, repository string) (Followed, error)
+}
+
+// ErrNotFollowed means a follow spec's Application is unknown or does not
+// use the repository.
+var ErrNotFollowed = errors.New("the followed Application does not use this image")
 
 // Metadata is what filters and strategies may ask about a tag of the spec's
 // repository. The Resolver implements it through its cache; tests implement
