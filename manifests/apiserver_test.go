@@ -151,7 +151,8 @@ func testDryRunApply(t *testing.T, c *cluster, objs []*unstructured.Unstructured
 // testRefreshOnly applies the RBAC for real and acts as the repo-server
 // ServiceAccount (the identity of the sidecar's projected token): it may
 // read, watch and patch Applications in the Argo CD namespace, which a hard
-// refresh needs, and hold the refresher's Lease there, and nothing else.
+// refresh needs, post Events on them, and hold the refresher's Lease
+// there, and nothing else.
 func testRefreshOnly(t *testing.T, cfg *rest.Config, admin *cluster, objs []*unstructured.Unstructured) {
 	ctx := t.Context()
 	for _, o := range []*unstructured.Unstructured{
@@ -218,6 +219,10 @@ func testRefreshOnly(t *testing.T, cfg *rest.Config, admin *cluster, objs []*uns
 		"lead the refresher on its Lease": func() error {
 			return leadOnce(ctx, sa)
 		},
+		"post an image Event on the Application": func() error {
+			return refreshpkg.NewKubernetes(dyn).PostEvents(ctx, refreshpkg.App{Name: "web", Namespace: argoCDNamespace},
+				[]refreshpkg.HistoryEntry{{Time: time.Now(), Kind: refreshpkg.HistoryResolved, Alias: "web", Tag: "1.0.0"}})
+		},
 	}
 	for name, call := range allowed {
 		if err := call(); err != nil {
@@ -248,6 +253,10 @@ func testRefreshOnly(t *testing.T, cfg *rest.Config, admin *cluster, objs []*uns
 		},
 		"list applications in another namespace": func() error {
 			_, err := dyn.Resource(apps).Namespace("default").List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"list events": func() error {
+			_, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "events"}).Namespace(argoCDNamespace).List(ctx, metav1.ListOptions{})
 			return err
 		},
 		"list secrets": func() error {

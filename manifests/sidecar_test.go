@@ -319,13 +319,17 @@ func TestComponentLeavesArgoCDAlone(t *testing.T) {
 	}
 }
 
-func TestRBACIsApplicationsAndTheRefresherLeaseOnly(t *testing.T) {
+func TestRBACIsApplicationsEventsAndTheRefresherLeaseOnly(t *testing.T) {
 	objs := render(t, withComponent, nil)
 	role := as[rbacv1.Role](t, find(t, objs, "Role", "argocd-image-resolver"))
 	want := []rbacv1.PolicyRule{{
 		APIGroups: []string{"argoproj.io"},
 		Resources: []string{"applications"},
 		Verbs:     []string{"get", "list", "watch", "patch"},
+	}, {
+		APIGroups: []string{""},
+		Resources: []string{"events"},
+		Verbs:     []string{"create"},
 	}, {
 		APIGroups: []string{"coordination.k8s.io"},
 		Resources: []string{"leases"},

@@ -88,10 +88,12 @@ type AppsListing struct {
 }
 
 // AppListEntry is one tracked Application in GET /debug/apps; with
-// ?explain=true, also why each of its images resolves as it does now.
+// ?explain=true, also why each of its images resolves as it does now; with
+// ?history=true, its image history, newest first.
 type AppListEntry struct {
 	refresh.AppStatus
-	Explanations []ImageExplanation `json:"explanations,omitempty"`
+	Explanations []ImageExplanation     `json:"explanations,omitempty"`
+	ImageHistory []refresh.HistoryEntry `json:"imageHistory,omitempty"`
 }
 
 // ImageExplanation is what one spec of an Application resolves to now and
@@ -110,6 +112,9 @@ type listQuery struct {
 	limit   int
 	table   bool
 	explain bool
+	// history is how many history entries of each Application to list
+	// (0: none).
+	history int
 }
 
 // errBadQuery is a query parameter the endpoint cannot use.
@@ -131,7 +136,7 @@ func parseListQuery(r *http.Request) (listQuery, error) {
 		}
 		q.explain = explain
 	}
-	return q, nil
+	return q, parseHistoryQuery(r, &q)
 }
 
 // capped passes items to fn until q's limit is reached (0: no limit), then
@@ -229,6 +234,9 @@ func listApps(ctx context.Context, w http.ResponseWriter, apps AppLister, cache 
 		}
 		return explainApp(ctx, cache, apps, st.App.Key())
 	}
+	history := func(st refresh.AppStatus) ([]refresh.HistoryEntry, error) {
+		return appHistory(ctx, apps, st.App.Key(), q.history)
+	}
 	if q.table {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		t := newAppsTable(w, now)
@@ -237,6 +245,11 @@ func listApps(ctx context.Context, w http.ResponseWriter, apps AppLister, cache 
 			if ex := explain(st); ex != nil {
 				t.flush()
 				writeExplanations(w, st.App.Key(), ex)
+			}
+			if q.history > 0 {
+				t.flush()
+				entries, err := history(st)
+				writeHistory(w, st.App.Key(), entries, err, t.now)
 			}
 		})
 		t.flush()
@@ -250,16 +263,20 @@ func listApps(ctx context.Context, w http.ResponseWriter, apps AppLister, cache 
 		head = append(head, field{"app", app})
 	}
 	l := startList(w, "apps", append(head, field{"limit", q.limit})...)
-	err := each(func(st refresh.AppStatus) { _ = l.item(AppListEntry{AppStatus: st, Explanations: explain(st)}) })
-	history := []refresh.Trigger{}
+	err := each(func(st refresh.AppStatus) {
+		entry := AppListEntry{AppStatus: st, Explanations: explain(st)}
+		entry.ImageHistory, _ = history(st) // a failed read shows as none
+		_ = l.item(entry)
+	})
+	triggers := []refresh.Trigger{}
 	if h, ok := apps.(HistorySource); ok {
 		for _, tr := range h.History() {
 			if app == "" || appMatches(tr.App, app) {
-				history = append(history, tr)
+				triggers = append(triggers, tr)
 			}
 		}
 	}
-	_ = l.end(append(tail(truncated, err), field{"history", history})...)
+	_ = l.end(append(tail(truncated, err), field{"history", triggers})...)
 }
 
 // appMatches reports whether a is the Application ?app= names.

@@ -22,6 +22,8 @@ type cacheOptions struct {
 	app        string
 	limit      int
 	explain    bool
+	history    bool
+	historyN   int
 	output     string
 	timeout    time.Duration
 }
@@ -44,7 +46,8 @@ it first:
   argocd-image-resolver cache purge --repository ghcr.io/acme/web
   argocd-image-resolver cache purge            # everything
   argocd-image-resolver cache apps
-  argocd-image-resolver cache apps --app argocd/web --explain`,
+  argocd-image-resolver cache apps --app argocd/web --explain
+  argocd-image-resolver cache apps --app argocd/web --history`,
 		// Without RunE cobra prints help and exits 0 for `cache lsit`;
 		// a typo must fail.
 		Args: cobra.NoArgs,
@@ -86,12 +89,18 @@ it first:
 	purge.Flags().StringVar(&o.repository, "repository", "", "only entries of this repository (default: all)")
 
 	apps := &cobra.Command{
-		Use:   "apps [--app NAMESPACE/NAME [--explain]] [--limit N]",
-		Short: "List tracked Applications, their images, last render and refresh triggers",
+		Use:   "apps [--app NAMESPACE/NAME [--explain]] [--history] [--limit N]",
+		Short: "List tracked Applications, their images, last render, refresh triggers and image history",
 		Long: `apps lists the tracked Applications. --app selects one ("namespace/name", or a
 name in any namespace); with --explain it also shows what each of its images
 resolves to now and every candidate tag with the rule that accepted or dropped
-it, recomputed from the plugin's cache.`,
+it, recomputed from the plugin's cache.
+
+--history adds each Application's image history, newest first: when an alias
+started rendering another version (old → new, with the rule and gates that
+decided it) and each newer candidate a gate held back, with the reason. Git
+does not record which version ran when; the plugin does, in the store every
+replica shares.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.explain && o.app == "" {
@@ -104,6 +113,12 @@ it, recomputed from the plugin's cache.`,
 			if o.explain {
 				q.Set("explain", "true")
 			}
+			if o.history {
+				if o.historyN < 1 {
+					return fmt.Errorf("--history-limit %d: want at least 1 entry per Application", o.historyN)
+				}
+				q.Set("history", strconv.Itoa(o.historyN))
+			}
 			q.Set("limit", strconv.Itoa(o.limit))
 			return o.call(c.Context(), c.OutOrStdout(), http.MethodGet, "/debug/apps", q, true)
 		},
@@ -111,6 +126,8 @@ it, recomputed from the plugin's cache.`,
 	apps.Flags().StringVar(&o.app, "app", "", "only this Application: namespace/name, or a name in any namespace")
 	apps.Flags().BoolVar(&o.explain, "explain", false, "with --app: what each image resolves to now, and why")
 	apps.Flags().IntVar(&o.limit, "limit", ops.DefaultDebugLimit, "list at most this many Applications (0: all)")
+	apps.Flags().BoolVar(&o.history, "history", false, "also each Application's image history: version changes and held-back candidates, newest first")
+	apps.Flags().IntVar(&o.historyN, "history-limit", ops.DefaultDebugHistory, "with --history: at most this many entries per Application")
 	cmd.AddCommand(list, purge, apps)
 	return cmd
 }

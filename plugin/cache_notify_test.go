@@ -167,6 +167,60 @@ func TestCacheCommand(t *testing.T) {
 	}
 }
 
+// TestCacheAppsHistory: --history shows each Application's image history,
+// newest first, in the table and in JSON; --history-limit bounds it.
+func TestCacheAppsHistory(t *testing.T) {
+	f := newOpsFixture(t)
+	app := refresh.App{Name: "shop", Namespace: "team-a", RepoURL: "https://ci:hunter2@git.example.com/shop.git"}
+	specs, ok := f.tracker.Specs(app.Key())
+	if !ok {
+		t.Fatal("fixture app not tracked")
+	}
+	// The fixture rendered web 1.0.0 and api 2.0.0; web moves on, and a
+	// gate holds a newer api back.
+	results := []resolve.Result{
+		{Alias: "web", Image: f.host + "/acme/web", Tag: "1.1.0", Digest: "sha256:" + strings.Repeat("1", 64), Rule: `semver ">=1"`, Gates: []string{"verify ci-key"}},
+		{Alias: "api", Image: f.host + "/acme/api", Tag: "2.0.0", HeldBack: []resolve.Held{{Tag: "2.1.0", Gate: resolve.GateMinAge, Reason: "first seen 2h ago; min-age 24h"}}},
+	}
+	f.tracker.Record(app, specs, results)
+	srv := httptest.NewServer(ops.NewDebugHandler(f.resolver, f.tracker, nil))
+	t.Cleanup(srv.Close)
+
+	out, err := runCLI(t, "cache", "apps", "--addr", srv.URL, "--app", "team-a/shop", "--history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"team-a/shop history, newest first:", `1.0.0 → 1.1.0`, `semver ">=1"; verify ci-key`,
+		"2.1.0 held back", "first seen 2h ago; min-age 24h", "2.0.0, first resolution"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("apps --history lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "1.0.0 → 1.1.0") > strings.Index(out, "1.0.0, first resolution") {
+		t.Fatalf("apps --history is not newest first:\n%s", out)
+	}
+
+	out, err = runCLI(t, "cache", "apps", "--addr", srv.URL, "--history", "--history-limit", "1", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l ops.AppsListing
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Apps) != 1 {
+		t.Fatalf("apps --history -o json: %v\n%s", err, out)
+	}
+	if h := l.Apps[0].ImageHistory; len(h) != 1 || h[0].Time.IsZero() || h[0].Alias == "" {
+		t.Fatalf("--history-limit 1: %+v", h)
+	}
+
+	out, err = runCLI(t, "cache", "apps", "--addr", srv.URL, "-o", "json")
+	if err != nil || strings.Contains(out, "imageHistory") {
+		t.Fatalf("apps without --history shows history (err %v):\n%s", err, out)
+	}
+	if _, err := runCLI(t, "cache", "apps", "--addr", srv.URL, "--history", "--history-limit", "0"); err == nil || !strings.Contains(err.Error(), "--history-limit") {
+		t.Fatalf("--history-limit 0: err = %v", err)
+	}
+}
+
 type wakes struct {
 	mu    sync.Mutex
 	repos []string

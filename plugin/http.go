@@ -170,10 +170,6 @@ func (o *opsOptions) wire(_ context.Context, w *serveWiring) error {
 	if w.TrackerStore != nil {
 		topts = append(topts, refresh.WithTrackerStore(w.TrackerStore))
 	}
-	tracker := refresh.NewTracker(topts...)
-	metrics := ops.NewMetrics(w.Metrics)
-	w.CMPOptions = append(w.CMPOptions, cmp.WithRecorder(cmpRecorder{tracker}), cmp.WithRenderObserver(metrics.ObserveRender))
-	var waker ops.Waker = noWake{}
 	if o.refreshRate <= 0 || o.refreshBurst < 1 {
 		return fmt.Errorf("--refresh-rate %v and --refresh-burst %d: both must be positive", o.refreshRate, o.refreshBurst)
 	}
@@ -181,6 +177,21 @@ func (o *opsOptions) wire(_ context.Context, w *serveWiring) error {
 	if err != nil {
 		return err
 	}
+	// With the Kubernetes client, image changes are also Events on the
+	// Application, and Applications the plugin does not render can be
+	// followed through their status.
+	var fopts []refresh.FollowOption
+	if k, ok := backendKube(backend); ok {
+		topts = append(topts, refresh.WithEvents(k))
+		fopts = append(fopts, refresh.WithStatusFallback(k))
+	}
+	tracker := refresh.NewTracker(topts...)
+	if w.Follow != nil {
+		w.Follow.Bind(refresh.NewFollow(tracker, fopts...))
+	}
+	metrics := ops.NewMetrics(w.Metrics)
+	w.CMPOptions = append(w.CMPOptions, cmp.WithRecorder(cmpRecorder{tracker}), cmp.WithRenderObserver(metrics.ObserveRender))
+	var waker ops.Waker = noWake{}
 	if backend == nil {
 		log.Warn("no hard-refresh backend: new image versions show only when Argo CD renders again on its own (git change or cache expiry); use --refresh-backend kubernetes or argocd-api")
 	} else {
@@ -266,6 +277,15 @@ func (o *opsOptions) wire(_ context.Context, w *serveWiring) error {
 		log.Info("debug port listening", "addr", ln.Addr().String())
 	}
 	return nil
+}
+
+// backendKube is the Kubernetes backend's client, if that is the backend.
+func backendKube(b *refreshBackend) (*refresh.Kubernetes, bool) {
+	if b == nil {
+		return nil, false
+	}
+	k, ok := b.Backend.(*refresh.Kubernetes)
+	return k, ok
 }
 
 // noWake stands in for the refresher when no backend is configured: a

@@ -168,6 +168,46 @@ func TestServeOperations(t *testing.T) {
 	if strings.Contains(apps, "gho_tok3n") {
 		t.Fatalf("/debug/apps leaks credentials: %s", apps)
 	}
+	// The render is the Application's first resolution in its history,
+	// and follow specs are answered from the tracker.
+	_, apps = get("http://" + debugAddr + "/debug/apps?history=true")
+	if err := json.Unmarshal([]byte(apps), &listing); err != nil || len(listing.Apps) != 1 ||
+		len(listing.Apps[0].ImageHistory) != 1 || !listing.Apps[0].ImageHistory[0].First() {
+		t.Fatalf("/debug/apps?history=true: %s (err %v)", apps, err)
+	}
+	followed, err := w.Follow.Followed(ctx, "team-a/web", regHost+"/acme/web")
+	if err != nil || followed.Tag != "1.4.0" || followed.From != resolve.FollowFromTracker || followed.Since.IsZero() {
+		t.Fatalf("follow team-a/web: %+v, %v", followed, err)
+	}
+	// Another Application that follows it renders its version and digest
+	// through the socket, not the newer tag the registry now has.
+	reg.Push(t, "acme/web:1.5.0")
+	followParams := v1alpha1.ApplicationSourcePluginParameters{
+		{Name: "images", OptionalArray: &v1alpha1.OptionalArray{Array: []string{"web=" + regHost + "/acme/web"}}},
+		{Name: "image-options", OptionalMap: &v1alpha1.OptionalMap{Map: map[string]string{
+			"web.helm.image-name": "image.repository", "web.follow": "team-a/web", "web.pin": "tag+digest"}}},
+	}
+	followEnv, err := followParams.Environ()
+	if err != nil {
+		t.Fatal(err)
+	}
+	followEnv = append(followEnv, "ARGOCD_APP_NAME=team-a_web-prod", "ARGOCD_APP_PROJECT_NAME=default",
+		"ARGOCD_APP_SOURCE_REPO_URL=https://git.example.com/acme/deploy.git", "ARGOCD_APP_SOURCE_PATH=apps/web",
+		"KUBE_VERSION=1.31.0", "KUBE_API_VERSIONS=v1")
+	followStream, err := client.GenerateManifest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := argocmp.SendRepoStream(ctx, filepath.Join(repo, "apps/web"), repo, followStream, followEnv, nil); err != nil {
+		t.Fatal(err)
+	}
+	followResp, err := followStream.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("render of the follower: %v", err)
+	}
+	if got := strings.Join(followResp.GetManifests(), ""); !strings.Contains(got, regHost+"/acme/web:1.4.0@"+followed.Digest) {
+		t.Fatalf("the follower renders %s, want 1.4.0@%s", got, followed.Digest)
+	}
 
 	// A signed webhook is accepted and empties the repository's tag cache.
 	body := []byte(`{"repository":"` + regHost + `/acme/web"}`)
@@ -186,7 +226,7 @@ func TestServeOperations(t *testing.T) {
 		`argocd_image_resolver_registry_requests_total{`,
 		`argocd_image_resolver_cache_lookups_total{layer="tags",result="miss"}`,
 		`argocd_image_resolver_resolutions_total{`,
-		`argocd_image_resolver_render_duration_seconds_count{result="success"} 1`,
+		`argocd_image_resolver_render_duration_seconds_count{result="success"} 2`,
 		`argocd_image_resolver_render_workers_started_total`,
 		// The Go runtime and process collectors of the registry serve
 		// really uses.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
+	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 	"github.com/argocd-image-resolver/argocd-image-resolver/worker"
@@ -95,6 +96,9 @@ type serveWiring struct {
 	// local copy when Redis is configured, nil for the tracker's own
 	// memory.
 	TrackerStore store.Store
+	// Follow answers the resolver's follow specs; opsOptions.wire binds
+	// it to the tracker, which is built after the resolver.
+	Follow *refresh.FollowLater
 }
 
 func newServeCommand(opts ...serveCommandOption) *cobra.Command {
@@ -221,10 +225,11 @@ func runServe(ctx context.Context, logOut io.Writer, o *serveOptions) error {
 		Metrics: ops.NewRegistry(),
 		Plugin:  plugin,
 		Ready:   make(chan struct{}),
+		Follow:  &refresh.FollowLater{},
 	}
 	ropts := []resolve.Option{resolve.WithCacheTTL(o.cacheTTL), resolve.WithStaleTTL(o.staleTTL),
 		resolve.WithMetrics(w.Metrics), resolve.WithMemoryTTL(o.memoryTTL), resolve.WithRegistryTimeout(o.registryTimeout),
-		resolve.WithMaxTags(o.maxTags), resolve.WithMaxTagListBytes(o.maxTagListBytes)}
+		resolve.WithMaxTags(o.maxTags), resolve.WithMaxTagListBytes(o.maxTagListBytes), resolve.WithFollowSource(w.Follow)}
 	if w.Redis, err = NewRedisClient(&o.redis); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
@@ -134,6 +135,14 @@ type Tracker struct {
 	// canonical spells repositories for the uses| index and for
 	// comparisons with pushes (see WithCanonicalRepository).
 	canonical func(repository string) string
+
+	// appHistory is the per-Application history (history.go).
+	appHistory    store.Typed[HistoryEntry]
+	maxAppHistory int
+	// events posts history entries as Kubernetes Events (events.go).
+	events     EventPoster
+	eventSlots chan struct{}
+	eventsWG   sync.WaitGroup
 }
 
 // TrackerOption configures a Tracker.
@@ -167,6 +176,16 @@ func WithHistorySize(n int) TrackerOption {
 	}
 }
 
+// WithAppHistorySize bounds the history each Application keeps (image
+// changes and held-back candidates). Default DefaultAppHistorySize.
+func WithAppHistorySize(n int) TrackerOption {
+	return func(t *Tracker) {
+		if n > 0 {
+			t.maxAppHistory = n
+		}
+	}
+}
+
 // WithTrackerClock replaces time.Now (tests).
 func WithTrackerClock(now func() time.Time) TrackerOption {
 	return func(t *Tracker) { t.now = now }
@@ -187,11 +206,13 @@ func WithTrackerLogger(l *slog.Logger) TrackerOption {
 // NewTracker returns an empty Tracker.
 func NewTracker(opts ...TrackerOption) *Tracker {
 	t := &Tracker{
-		maxHistory: 256,
-		defaultNS:  "argocd",
-		now:        time.Now,
-		log:        slog.New(slog.DiscardHandler),
-		canonical:  resolve.CanonicalRepository,
+		maxHistory:    256,
+		maxAppHistory: DefaultAppHistorySize,
+		defaultNS:     "argocd",
+		now:           time.Now,
+		log:           slog.New(slog.DiscardHandler),
+		canonical:     resolve.CanonicalRepository,
+		eventSlots:    make(chan struct{}, eventSlots),
 	}
 	for _, o := range opts {
 		o(t)
@@ -202,6 +223,7 @@ func NewTracker(opts ...TrackerOption) *Tracker {
 	t.codecs = newRecordCodecs(t.store)
 	t.triggers = store.NewTyped[triggerState](t.store, keyTrigger, triggerVersion)
 	t.history = store.NewTyped[Trigger](t.store, keyHistory, historyVersion)
+	t.appHistory = store.NewTyped[HistoryEntry](t.store, keyAppHistory, appHistoryVersion)
 	return t
 }
 
@@ -215,7 +237,9 @@ func (t *Tracker) failed(op string, err error) {
 // results it rendered. A later Record for the same app replaces the
 // previous one (it is what Argo CD now shows). Specs and rendered versions
 // are kept once however many Applications share them (tracker_records.go);
-// each render extends their lifetime with the record's.
+// each render extends their lifetime with the record's. What changed since
+// the previous record becomes history (history.go), posted as Kubernetes
+// Events with WithEvents.
 func (t *Tracker) Record(app App, specs []resolve.Spec, results []resolve.Result) {
 	if app.Name == "" {
 		return
@@ -225,7 +249,15 @@ func (t *Tracker) Record(app App, specs []resolve.Spec, results []resolve.Result
 	}
 	ctx := context.Background()
 	key := app.Key()
-	rec := record{App: app, Specs: make([]string, 0, len(specs)), Rendered: make([]string, 0, len(results)), RenderedAt: t.now()}
+	now := t.now()
+	rec := record{App: app, Specs: make([]string, 0, len(specs)), Rendered: make([]string, 0, len(results)), RenderedAt: now}
+	prev, readable := t.previous(ctx, key)
+	var entries []HistoryEntry
+	rec.Images, entries = imageChanges(prev, results, now)
+	rec.ImagesKept = true
+	if !readable {
+		entries = nil // a store that cannot be read says nothing of changes
+	}
 	writes := map[string]shared{}
 	for _, s := range specs {
 		h, err := intern(t.codecs.specs, s, writes)
@@ -258,6 +290,31 @@ func (t *Tracker) Record(app App, specs []resolve.Spec, results []resolve.Result
 		seen[repo] = true
 		t.failed("record", t.store.Set(ctx, keyUses+repo+"|"+key, []byte("1"), recordTTL))
 	}
+	if len(entries) > 0 {
+		var prevAt time.Time
+		if prev != nil {
+			prevAt = prev.RenderedAt
+		}
+		t.postEvents(redactApp(app), t.recordHistory(ctx, app, prevAt, entries))
+	}
+}
+
+// previous reads the record an Application's render replaces: nil when it
+// has none (or a record this sidecar cannot read, which counts as none);
+// readable is false when the store failed.
+func (t *Tracker) previous(ctx context.Context, key string) (*record, bool) {
+	vals, err := t.store.Get(ctx, t.codecs.records.Key(key))
+	if err != nil {
+		t.failed("record", err)
+		return nil, false
+	}
+	if rec, ok := t.codecs.records.Decode(vals[0]); ok {
+		return &rec, true
+	}
+	if old, ok := t.codecs.legacy.Decode(vals[0]); ok {
+		return &record{App: old.App, RenderedAt: old.RenderedAt}, true
+	}
+	return nil, true
 }
 
 // Forget drops an app (it was deleted, or it no longer uses the plugin).
@@ -265,6 +322,7 @@ func (t *Tracker) Forget(key string) {
 	ctx := context.Background()
 	t.failed("forget", t.codecs.records.Delete(ctx, key))
 	t.failed("forget", t.triggers.Delete(ctx, key))
+	t.failed("forget", t.store.Delete(ctx, keyAppHistory+key))
 }
 
 // Tracked reports whether the app with this key has been recorded.

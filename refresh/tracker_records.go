@@ -29,13 +29,40 @@ const (
 )
 
 // record is what the store keeps per Application: the specs of its last
-// render and what they resolved to, as keys of shared values. Written by
-// whichever replica rendered.
+// render and what they resolved to, as keys of shared values, and per
+// alias what is the Application's own (since when it renders its digest,
+// which candidates a gate held back). Written by whichever replica
+// rendered.
 type record struct {
 	App        App       `json:"app"`
 	Specs      []string  `json:"specs"`
 	Rendered   []string  `json:"rendered"`
 	RenderedAt time.Time `json:"renderedAt"`
+	// Images is the per-alias state; ImagesKept says the writer keeps it
+	// (a record of an older sidecar has neither, and its successor
+	// records no change against it: history.go).
+	Images     map[string]imageState `json:"images,omitempty"`
+	ImagesKept bool                  `json:"imagesKept,omitempty"`
+}
+
+// imageState is what a record keeps of one alias for the history and the
+// follow source: the version rendered, since when the Application renders
+// its digest, what it rendered before that, and the candidates a gate held
+// back ("<gate> <tag>@<digest>", see heldKey).
+type imageState struct {
+	Tag    string      `json:"tag,omitempty"`
+	Digest string      `json:"digest,omitempty"`
+	Since  time.Time   `json:"since,omitzero"`
+	Prev   *priorImage `json:"prev,omitempty"`
+	Held   []string    `json:"held,omitempty"`
+}
+
+// priorImage is the version an alias rendered before its current digest,
+// and since when it rendered that one.
+type priorImage struct {
+	Tag    string    `json:"tag,omitempty"`
+	Digest string    `json:"digest,omitempty"`
+	Since  time.Time `json:"since,omitzero"`
 }
 
 // legacyRecord is a record of version 1, written by older sidecars.
@@ -75,6 +102,8 @@ type tracked struct {
 	specs      []resolve.Spec
 	rendered   []resolve.Result
 	renderedAt time.Time
+	// images is the per-alias state (nil in records of older sidecars).
+	images map[string]imageState
 }
 
 // recordCodecs are the typed views of the tracker's records and shared
@@ -191,7 +220,7 @@ func (c recordCodecs) expand(ctx context.Context, s store.Store, keys []string, 
 		}
 	}
 	for key, rec := range recs {
-		tr := tracked{app: rec.App, renderedAt: rec.RenderedAt,
+		tr := tracked{app: rec.App, renderedAt: rec.RenderedAt, images: rec.Images,
 			specs: make([]resolve.Spec, 0, len(rec.Specs)), rendered: make([]resolve.Result, 0, len(rec.Rendered))}
 		complete := true
 		for _, h := range rec.Specs {
