@@ -11,6 +11,12 @@ import (
 // Option configures a Server.
 type Option func(*Server) error
 
+// WithAnnotate writes every alias's provenance into annotations of the
+// rendered workloads (serve --annotate).
+func WithAnnotate(on bool) Option {
+	return func(s *Server) error { s.pipeline.Annotate = on; return nil }
+}
+
 // WithSocketDir sets the socket directory (default $ARGOCD_PLUGINSOCKFILEPATH
 // or DefaultSocketDir).
 func WithSocketDir(dir string) Option {

@@ -90,6 +90,10 @@ type Pipeline struct {
 	// SpecOptions are the operator's defaults for every Application's
 	// image options (resolve.StrictSemverByDefault).
 	SpecOptions []resolve.SpecOption
+	// Annotate writes every alias's provenance into annotations of the
+	// workloads that run it (serve --annotate); without it only aliases
+	// with the annotate option get them.
+	Annotate bool
 	// Logger gets the full causes of failed chart dependency downloads at
 	// debug level (errors shown to authors leave the answers out); nil
 	// drops them.
@@ -245,7 +249,11 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 			// Updates paused (ignore-tags "*"): the chart keeps its values.
 			continue
 		}
-		res.Request.Images = append(res.Request.Images, imageFor(s, r))
+		img := imageFor(s, r)
+		if p.Annotate || s.Options.Annotate {
+			img.Annotation = annotationFor(s, r)
+		}
+		res.Request.Images = append(res.Request.Images, img)
 	}
 	return res, nil
 }

@@ -47,6 +47,7 @@ type serveOptions struct {
 	registriesConf  string
 	maxDepBytes     int64
 	strictSemver    bool
+	annotate        bool
 	logFormat       string
 	logLevel        string
 	// ops are the flags of the HTTP side and the refresher.
@@ -163,6 +164,7 @@ finish within --grace-period and removes its socket.`,
 	f.StringVar(&o.registriesConf, "registries-conf", "", "registries config file (argocd-image-updater's registries.conf keys, plus the allowed and projects rules)")
 	f.Int64Var(&o.maxDepBytes, "max-dependency-bytes", cmp.DefaultMaxDependencyBytes, "most bytes the chart dependency downloads of one render may read")
 	addStrictSemverFlag(f, &o.strictSemver)
+	f.BoolVar(&o.annotate, "annotate", false, `annotate every rendered workload with the provenance of each image it runs ("argocd-image-resolver/image.<alias>": image, constraint, tag, digest, rule, gates); without it only aliases with <alias>.annotate: "true"`)
 	addLogFlags(f, &o.logFormat, &o.logLevel)
 	o.ops.addFlags(f)
 	return cmd
@@ -282,6 +284,7 @@ func runServe(ctx context.Context, logOut io.Writer, o *serveOptions) error {
 		cmp.WithLogger(logger),
 		cmp.WithPluginConfig(plugin),
 		cmp.WithStrictSemver(o.strictSemver),
+		cmp.WithAnnotate(o.annotate),
 	}, w.CMPOptions...)...)
 	if err != nil {
 		return err

@@ -260,6 +260,9 @@ func (p *Prepared) render(images []Image) (*Output, error) {
 	if err := verifyRendered(out.Manifests, expects, report); err != nil {
 		return nil, atStage(StageVerify, err)
 	}
+	if out.Manifests, err = annotate(out.Manifests, images); err != nil {
+		return nil, atStage(StageInject, err)
+	}
 	return out, nil
 }
 

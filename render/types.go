@@ -72,6 +72,12 @@ type Image struct {
 	// reference the image that was written, for charts that build the
 	// reference in a way the check cannot see.
 	SkipRenderedCheck bool
+	// Annotation, when set, is written as the annotation
+	// "argocd-image-resolver/image.<alias>" of every rendered workload that
+	// runs the image. It must hold only values that stay the same while
+	// the resolution does (no times), or Argo CD would see a change at
+	// every render.
+	Annotation string `json:",omitempty"`
 }
 
 // Injection reports what render wrote for one alias.
