@@ -3,6 +3,7 @@ package resolve
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
@@ -35,9 +36,19 @@ type tagFilter struct {
 
 func newTagFilter(rules *imagespec.TagRules) *tagFilter { return &tagFilter{rules: rules} }
 
-// byName applies allow-tags then ignore-tags; it needs no registry call.
+// artifactTag matches the tags registries hold for artifacts about an
+// image rather than images: cosign's sha256-<hex>.sig, .att and .sbom, and
+// the OCI referrers tag scheme sha256-<hex>. Without this a newest-build or
+// alphabetical policy could pick a signature.
+var artifactTag = regexp.MustCompile(`^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$`)
+
+// byName drops artifact tags, then applies allow-tags then ignore-tags; it needs no registry call.
 // It returns the rejection and false when the tag is dropped.
 func (f *tagFilter) byName(tag string) (verdict, bool) {
+	if artifactTag.MatchString(tag) {
+		const r = "a signature, attestation or SBOM tag, not an image version"
+		return reject(tag, r, r), false
+	}
 	if f.rules.Allow != nil && !f.rules.Allow.MatchString(tag) {
 		r := fmt.Sprintf("does not match allow-tags %q", f.rules.AllowTags)
 		return reject(tag, r, r), false

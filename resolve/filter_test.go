@@ -3,6 +3,7 @@ package resolve
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -131,6 +132,29 @@ func TestPlatformMatches(t *testing.T) {
 	for _, tt := range tests {
 		if got := platformMatches(tt.want, tt.have); got != tt.ok {
 			t.Errorf("platformMatches(%q, %q) = %v", tt.want, tt.have, got)
+		}
+	}
+}
+
+// TestArtifactTagsAreNotCandidates: signature and referrer tags never win,
+// whatever the strategy.
+func TestArtifactTagsAreNotCandidates(t *testing.T) {
+	hex := strings.Repeat("ab", 32)
+	tags := []string{"main-1", "sha256-" + hex + ".sig", "sha256-" + hex, "sha256-" + hex + ".att", "zzz", "sha256-abc.sig"}
+	for _, strategy := range []string{"alphabetical", "semver"} {
+		spec := specFor(t, "web=ghcr.io/acme/web", map[string]string{"web.update-strategy": strategy, "web.allow-tags": "any"})
+		tag, cands, _ := Select(spec, tags, tagMeta{})
+		if strategy == "alphabetical" && tag != "zzz" {
+			t.Fatalf("%s picked %q", strategy, tag)
+		}
+		dropped := 0
+		for _, c := range cands {
+			if strings.Contains(c.Reason, "a signature, attestation or SBOM tag") {
+				dropped++
+			}
+		}
+		if dropped != 3 {
+			t.Fatalf("%s: %d artifact tags dropped, want 3: %+v", strategy, dropped, cands)
 		}
 	}
 }

@@ -29,20 +29,6 @@ type gate interface {
 	check(tag, digest string) (*Held, error)
 }
 
-// Rules gates use in candidate verdicts and NoMatchError counts.
-const (
-	ruleMinAge = "held back by min-age"
-	ruleVerify = "held back by verify"
-)
-
-// gateRule is the verdict rule of a refusal by the named gate.
-func gateRule(gate string) string {
-	if gate == GateVerify {
-		return ruleVerify
-	}
-	return ruleMinAge
-}
-
 // formatAge writes a duration as people set min-age: "7d", "24h", "90m".
 func formatAge(d time.Duration) string {
 	day := 24 * time.Hour

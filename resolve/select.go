@@ -207,7 +207,7 @@ func selectGated(spec Spec, tags []string, meta Metadata, gates []gate) (selecti
 				if !held.EligibleAt.IsZero() {
 					reason += "; eligible at " + held.EligibleAt.UTC().Format(time.RFC3339)
 				}
-				byGate = append(byGate, reject(tag, gateRule(held.Gate), reason))
+				byGate = append(byGate, reject(tag, "held back by "+g.label(), reason))
 				if len(sel.held) < maxHeldBack {
 					sel.held = append(sel.held, *held)
 				}
