@@ -59,6 +59,8 @@ lint:
 # fuzz runs every fuzz target for FUZZTIME, one after another. The parsers
 # live in small packages (imagespec, webhookpayload, registriesconf, untar,
 # valuepath, egress): the fuzzer instruments every package the test links.
+# sigverify's simple-signing parser is fuzzed where it lives: its test links
+# sigstore-go and notation-go, so it runs fewer executions per second.
 # FUZZMINIMIZE bounds the minimisation of each new corpus entry (Go's
 # default, 60s each, is what made the fuzzer look stuck after ~10 execs).
 # BENCHMARKS.md has the figures. A crash leaves its input under
@@ -67,7 +69,8 @@ FUZZTIME ?= 60s
 FUZZMINIMIZE ?= 100x
 FUZZ_TARGETS ?= imagespec:FuzzParseSpecs webhookpayload:FuzzParseWebhook \
 	registriesconf:FuzzParseRegistriesConfig untar:FuzzExtract \
-	valuepath:FuzzParsePath egress:FuzzParsePattern
+	valuepath:FuzzParsePath egress:FuzzParsePattern \
+	sigverify:FuzzParseSimpleSigning
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \
