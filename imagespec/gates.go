@@ -13,13 +13,12 @@ import (
 // for good, which is what ignore-tags "*" is for.
 const MaxAge = 365 * 24 * time.Hour
 
-// policyNamePattern is what a signature policy name may be (registries.conf
-// checks the same rule when it defines one).
-var policyNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
+// policyNamePattern is what a signature policy name may be: a DNS label.
+var policyNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// PolicyNamePattern is the rule for signature policy names, for
-// registries.conf.
-func PolicyNamePattern() *regexp.Regexp { return policyNamePattern }
+// ValidPolicyName reports whether name may name a signature policy; the
+// verify option and registries.conf signature-policies both ask here.
+func ValidPolicyName(name string) bool { return policyNamePattern.MatchString(name) }
 
 // appNamePattern is an Argo CD Application or namespace name (DNS-1123
 // subdomain for names, label for namespaces; both kept to 253/63).
@@ -52,23 +51,22 @@ func ParseAge(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// SplitAppName splits a follow value into namespace ("" for the
-// control-plane namespace) and name.
-func SplitAppName(v string) (namespace, name string) {
-	if ns, n, ok := strings.Cut(v, "/"); ok {
-		return ns, n
-	}
-	return "", v
-}
+// ErrAppName is a follow value that names no Application.
+var ErrAppName = errors.New("name an Application: <name> (in Argo CD's namespace) or <namespace>/<name>, lower-case letters, digits, '-' and '.'")
 
-// checkAppName checks a follow value: an Application name, optionally
-// after its namespace and '/'.
-func checkAppName(v string) error {
-	ns, name := SplitAppName(v)
-	if strings.Contains(name, "/") || !appNamePattern.MatchString(name) || (strings.Contains(v, "/") && !namespaceNamePattern.MatchString(ns)) {
-		return errors.New("name an Application: <name> (in Argo CD's namespace) or <namespace>/<name>, lower-case letters, digits, '-' and '.'")
+// ParseAppName reads a follow value: an Application name, optionally after
+// its namespace and '/'. namespace is "" for the control-plane namespace.
+// Anything else is ErrAppName.
+func ParseAppName(v string) (namespace, name string, err error) {
+	namespace, name, qualified := strings.Cut(v, "/")
+	if !qualified {
+		namespace, name = "", v
 	}
-	return nil
+	if strings.Contains(name, "/") || !appNamePattern.MatchString(name) || strings.Contains(name, "..") ||
+		(qualified && !namespaceNamePattern.MatchString(namespace)) {
+		return "", "", ErrAppName
+	}
+	return namespace, name, nil
 }
 
 // checkGateOptions refuses option combinations that cannot mean what they
@@ -87,6 +85,9 @@ func checkGateOptions(spec Spec, values map[string]string) []error {
 		if spec.Constraint != "" {
 			bad(OptFollow, fmt.Errorf("the image spec has constraint %q, but follow takes the version another Application runs; drop the constraint", spec.Constraint))
 		}
+	}
+	if _, ok := values[OptMinAge]; ok && spec.Options.Strategy == StrategyDigest {
+		bad(OptMinAge, errors.New("the digest strategy follows one tag and has no older version to render while a new digest waits; use newest-build (with allow-tags) to soak new builds"))
 	}
 	if _, ok := values[OptFollowMinAge]; ok {
 		if _, follow := values[OptFollow]; !follow {

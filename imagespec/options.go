@@ -366,13 +366,13 @@ func applyOptions(spec *Spec, values map[string]string, defaults defaults) error
 				bad(o, v, fmt.Errorf("allowed: %s (when the plugin first saw the digest), %s (the image's created time)", AgeFirstSeen, AgeCreated))
 			}
 		case OptVerify:
-			if !policyNamePattern.MatchString(v) {
+			if !ValidPolicyName(v) {
 				bad(o, v, errors.New("name a signature policy of registries.conf (signature-policies), e.g. ci-keyless; ask the Argo CD admins for the names"))
 				continue
 			}
 			opts.Verify = v
 		case OptFollow:
-			if err := checkAppName(v); err != nil {
+			if _, _, err := ParseAppName(v); err != nil {
 				bad(o, v, err)
 				continue
 			}
@@ -390,7 +390,6 @@ func applyOptions(spec *Spec, values map[string]string, defaults defaults) error
 			}
 		}
 	}
-	errs = append(errs, checkGateOptions(*spec, values)...)
 	if opts.Pin == "" {
 		opts.Pin = PinTag
 		if opts.Strategy == StrategyDigest {
@@ -401,6 +400,7 @@ func applyOptions(spec *Spec, values map[string]string, defaults defaults) error
 		spec.Constraint = DefaultDigestTag
 	}
 	spec.Options = opts
+	errs = append(errs, checkGateOptions(*spec, values)...)
 	rules, err := compileTagRules(*spec)
 	if err != nil {
 		errs = append(errs, err)

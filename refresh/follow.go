@@ -8,8 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 )
 
@@ -117,17 +116,15 @@ func (f *Follow) Followed(ctx context.Context, app, repository string) (resolve.
 	return f.fromStatus(ctx, key, ns, name, repo, tracked, fail)
 }
 
-// parseApp splits and checks an Application named by a follow spec.
+// parseApp splits and checks an Application named by a follow spec, by
+// the rule of the follow option (package imagespec).
 func (f *Follow) parseApp(app string) (namespace, name string, err error) {
-	namespace, name, qualified := strings.Cut(strings.TrimSpace(app), "/")
-	if !qualified {
-		namespace, name = f.tracker.defaultNS, namespace
+	namespace, name, err = imagespec.ParseAppName(strings.TrimSpace(app))
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w: %q: %w", resolve.ErrNotFollowed, ErrInvalidAppName, app, err)
 	}
-	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return "", "", fmt.Errorf("%w: %w: name %q: %s", resolve.ErrNotFollowed, ErrInvalidAppName, name, strings.Join(msgs, "; "))
-	}
-	if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
-		return "", "", fmt.Errorf("%w: %w: namespace %q: %s", resolve.ErrNotFollowed, ErrInvalidAppName, namespace, strings.Join(msgs, "; "))
+	if namespace == "" {
+		namespace = f.tracker.defaultNS
 	}
 	return namespace, name, nil
 }

@@ -134,7 +134,7 @@ func TestFollowErrors(t *testing.T) {
 		{name: "bad name", app: "Web_App", repository: "ghcr.io/acme/web", status: true,
 			is: []error{resolve.ErrNotFollowed, refresh.ErrInvalidAppName}, says: []string{`"Web_App"`, `"<namespace>/<name>"`}},
 		{name: "bad namespace", app: "team.a/web", repository: "ghcr.io/acme/web", status: true,
-			is: []error{resolve.ErrNotFollowed, refresh.ErrInvalidAppName}, says: []string{`namespace "team.a"`}},
+			is: []error{resolve.ErrNotFollowed, refresh.ErrInvalidAppName}, says: []string{`"team.a/web"`}},
 		{name: "path", app: "argocd/../web", repository: "ghcr.io/acme/web", status: true,
 			is: []error{resolve.ErrNotFollowed, refresh.ErrInvalidAppName}},
 		{name: "empty", app: "", repository: "ghcr.io/acme/web", status: true,

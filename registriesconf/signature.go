@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 )
 
 // Kinds of signature policy.
@@ -80,9 +82,6 @@ var kindKeys = map[string][]string{
 	SignatureKindKeyless:   {"issuer", "issuer-regexp", "subject", "subject-regexp", "trusted-root"},
 	SignatureKindNotation:  {"trust-policy", "trust-store"},
 }
-
-// policyName is a DNS label: what Applications may write after `verify:`.
-var policyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // parseSignaturePolicies reads the top-level `signature-policies` list.
 func parseSignaturePolicies(v *yaml.Node) ([]SignaturePolicy, error) {
@@ -178,7 +177,7 @@ func (p *SignaturePolicy) validate(line int, lineOf map[string]int) error {
 	if p.Name == "" {
 		return fmt.Errorf("line %d: signature policy without a name; add e.g. `name: ci-key` (Applications refer to it with <alias>.verify)", line)
 	}
-	if !policyName.MatchString(p.Name) {
+	if !imagespec.ValidPolicyName(p.Name) {
 		return fmt.Errorf("line %d: signature policy name %q: use lower-case letters, digits and '-', at most 63, e.g. ci-key", at("name"), p.Name)
 	}
 	allowed, ok := kindKeys[p.Kind]
