@@ -40,12 +40,16 @@ func (r *Resolver) resolveFollow(ctx context.Context, spec Spec, meta *repoMetad
 		return fail(errors.New("follow needs the plugin's record of rendered Applications, which only serve keeps; use resolve with the image's own policy instead"))
 	}
 	f, err := r.follow.Followed(ctx, app, res.Repository)
-	if err != nil {
-		return fail(err)
+	if err == nil && !r.conf.mayFollow(spec.Project, f.Project) {
+		err = fmt.Errorf("%w: %s is in AppProject %q, which registries.conf does not let %q follow", ErrNotFollowed, f.App, f.Project, spec.Project)
 	}
-	if !r.conf.mayFollow(spec.Project, f.Project) {
-		return fail(fmt.Errorf("%s is in AppProject %q; Applications of AppProject %q may follow it only where registries.conf says so (follow: {%s: [%s]})",
-			f.App, f.Project, spec.Project, spec.Project, f.Project))
+	if err != nil {
+		// Authors learn nothing of Applications they may not follow:
+		// not whether one exists, its project or what it runs. The
+		// detail goes to the operators' log.
+		r.log.Info("follow refused", "alias", spec.Alias, "image", spec.Image, "follow", app, "project", spec.Project, "error", r.secrets.scrub(err.Error()))
+		return fail(fmt.Errorf("%w: no Application %q that AppProject %q may follow deploys %s; check the name (<name> in Argo CD's namespace, or <namespace>/<name>), that it deploys this image, and, across AppProjects, registries.conf follow",
+			ErrNotFollowed, app, spec.Project, res.Repository))
 	}
 	now := r.now()
 	res.Rule = "follow " + f.App

@@ -48,12 +48,14 @@ func TestFollowRules(t *testing.T) {
 		wantTag    string
 		wantDigest string
 		wantErr    string
+		// mustNotSay: what an author of another project must not learn.
+		mustNotSay []string
 	}{
 		{name: "same project", project: "staging", options: map[string]string{"web.follow": "web-staging"}, wantTag: "1.5.0", wantDigest: digests["1.5.0"]},
 		{name: "allowed across projects", project: "production", options: map[string]string{"web.follow": "web-staging"}, wantTag: "1.5.0"},
 		{name: "not allowed across projects", project: "team-b", options: map[string]string{"web.follow": "web-staging"},
-			wantErr: `AppProject "team-b" may follow it only where registries.conf says so`},
-		{name: "unknown application", project: "staging", options: map[string]string{"web.follow": "nope"}, wantErr: "nope renders no image"},
+			wantErr: `no Application "web-staging" that AppProject "team-b" may follow deploys`, mustNotSay: []string{`"staging"`, "1.5.0", digests["1.5.0"]}},
+		{name: "unknown application", project: "staging", options: map[string]string{"web.follow": "nope"}, wantErr: `no Application "nope" that AppProject "staging" may follow deploys`},
 		{name: "follow-min-age keeps the previous version", project: "staging", options: map[string]string{"web.follow": "web-staging", "web.follow-min-age": "2h"},
 			wantTag: "1.4.0", wantDigest: digests["1.4.0"]},
 		{name: "follow-min-age met", project: "staging", options: map[string]string{"web.follow": "web-staging", "web.follow-min-age": "20m"}, wantTag: "1.5.0"},
@@ -72,6 +74,11 @@ func TestFollowRules(t *testing.T) {
 				var fe *FollowError
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &fe) {
 					t.Fatalf("err = %v; want a FollowError containing %q", err, tt.wantErr)
+				}
+				for _, secret := range tt.mustNotSay {
+					if strings.Contains(err.Error(), secret) {
+						t.Fatalf("err %q tells another project %q", err, secret)
+					}
 				}
 				if !strings.Contains(err.Error(), "web ("+repo+")") {
 					t.Fatalf("err %q does not name the alias and image", err)
