@@ -55,7 +55,7 @@ func (r *Resolver) resolvePin(ctx context.Context, spec Spec, repo name.Reposito
 	digest, err := meta.Digest(res.Tag)
 	if err == nil {
 		res.Digest, res.Source = digest, tr.source()
-		return res, nil
+		return r.verifyPin(meta, res)
 	}
 	// statusCode also reads a failure another replica recorded in the
 	// shared negative cache.
@@ -67,12 +67,34 @@ func (r *Resolver) resolvePin(ctx context.Context, spec Spec, repo name.Reposito
 		}
 		return res, r.fail(spec, res.Registry, pe)
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := ctx.Err(); ctxErr != nil || spec.Options.Verify != "" {
+		// A pin under verify is never rendered unchecked.
 		return res, r.fail(spec, res.Registry, err)
 	}
 	res.Warning = "pinned tag not checked: " + r.secrets.scrub(err.Error())
 	r.log.Warn("pinned tag not checked; using the pin",
 		"alias", spec.Alias, "image", spec.Image, "registry", res.Registry, "tag", res.Tag,
 		"error", r.secrets.scrub(err.Error()))
+	return res, nil
+}
+
+// verifyPin holds a pin to the spec's signature policy, if it has one: a
+// pin is an emergency rollback, not a way around verify.
+func (r *Resolver) verifyPin(meta *repoMetadata, res Result) (Result, error) {
+	vg, err := r.verifyGateFor(meta)
+	if err != nil || vg == nil {
+		if err != nil {
+			return res, r.fail(meta.spec, res.Registry, err)
+		}
+		return res, nil
+	}
+	held, err := vg.check(res.Tag, res.Digest)
+	if err == nil && held != nil {
+		err = fmt.Errorf("pinned tag %s: %s", res.Tag, held.Reason)
+	}
+	if err != nil {
+		return res, r.fail(meta.spec, res.Registry, err)
+	}
+	res.Gates = append(res.Gates, vg.label())
 	return res, nil
 }
