@@ -94,6 +94,7 @@ func TestGateOptions(t *testing.T) {
 		{name: "follow with a strategy", options: map[string]string{"web.follow": "staging", "web.update-strategy": "newest-build"}, wantErr: "update-strategy does not apply"},
 		{name: "follow with a constraint", image: "web=ghcr.io/acme/web:^1", options: map[string]string{"web.follow": "staging"}, wantErr: `constraint "^1"`},
 		{name: "follow-min-age alone", options: map[string]string{"web.follow-min-age": "1h"}, wantErr: "needs follow"},
+		{name: "min-age with the digest strategy", options: map[string]string{"web.min-age": "1h", "web.update-strategy": "digest"}, wantErr: "use newest-build"},
 		{name: "annotate not a flag", options: map[string]string{"web.annotate": "yes please"}, wantErr: `want "true" or "false"`},
 	}
 	for _, tt := range tests {

@@ -8,7 +8,9 @@ func (r *Resolver) gatesFor(meta *repoMetadata, t target, tags []string) ([]gate
 	spec := meta.spec
 	var gates []gate
 	age := spec.Options.MinAge
-	if age == nil && t.entry != nil && t.entry.MinAge > 0 {
+	// A registry's default spares the digest strategy, which has no older
+	// version to render while a new digest waits.
+	if age == nil && t.entry != nil && t.entry.MinAge > 0 && spec.Options.Strategy != imagespec.StrategyDigest {
 		age = &t.entry.MinAge
 	}
 	if age != nil && *age > 0 {
