@@ -41,6 +41,9 @@ const (
 	entryVersion    = 1
 	negativeVersion = 1
 	firstSeenTTL    = 90 * 24 * time.Hour
+	// firstSeenRenew: a record read when older than this is written again
+	// with a new TTL.
+	firstSeenRenew = 30 * 24 * time.Hour
 	// lockTTL bounds how long one replica's registry call keeps the
 	// others waiting; a slower call lets a second replica ask as well.
 	lockTTL = 10 * time.Second

@@ -19,11 +19,24 @@ func (c *cache) firstSeen(ctx context.Context, repository, digest string) (time.
 	if err := c.sawDigest(ctx, repository, digest); err != nil {
 		return time.Time{}, err
 	}
-	vals, err := c.store.Get(ctx, keyFirstSeen+repository+"@"+digest)
+	key := keyFirstSeen + repository + "@" + digest
+	vals, err := c.store.Get(ctx, key)
 	if err != nil {
 		return time.Time{}, err
 	}
-	return time.Parse(time.RFC3339Nano, string(vals[0]))
+	seen, err := time.Parse(time.RFC3339Nano, string(vals[0]))
+	if err != nil {
+		return time.Time{}, err
+	}
+	// A digest still in use keeps its record: were it to expire, a
+	// version running for months would look new and min-age would hold
+	// it back.
+	if c.now().Sub(seen) > firstSeenRenew {
+		if err := c.store.Set(ctx, key, vals[0], firstSeenTTL); err != nil {
+			c.log.Debug("first-seen record not renewed", "repository", repository, "digest", digest, "error", err)
+		}
+	}
+	return seen, nil
 }
 
 // expireLocal marks the front entries of one repository ("" for all)

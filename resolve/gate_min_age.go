@@ -17,9 +17,13 @@ import (
 // when min-age first looked at it (its baseline) count as old when their
 // image's created time is older than the min-age too, so that a new
 // install or an emptied store does not freeze every image, while a tag
-// pushed a minute before the store was emptied is still held back. The
-// limit: an image pushed just before that with a backdated created time
-// passes. With min-age-source created the age counts from the created
+// pushed a minute before the store was emptied is still held back. A
+// baseline tag counts at the digest it had when min-age first judged it: a
+// digest pushed to it later waits the full min-age. The limits: an image
+// pushed just before the baseline was taken with a backdated created time
+// passes, and so does one pushed with a backdated created time to a
+// baseline tag min-age had never judged (one ranked below every tag it
+// accepted). With min-age-source created the age counts from the created
 // time alone.
 type minAgeGate struct {
 	ctx        context.Context
@@ -29,7 +33,7 @@ type minAgeGate struct {
 	repository string
 	cache      *cache
 	meta       Metadata
-	baseline   map[string]bool
+	baseline   *baseline
 }
 
 func (g *minAgeGate) name() string { return GateMinAge }
@@ -49,14 +53,14 @@ func (g *minAgeGate) check(tag, digest string) (*Held, error) {
 		}
 		return g.judge(tag, digest, "created", created), nil
 	}
-	if g.baseline[tag] {
-		if created, err := g.meta.Created(tag); err == nil && !created.IsZero() && g.now.Sub(created) >= g.age {
-			return nil, nil
-		}
-	}
 	seen, err := g.cache.firstSeen(g.ctx, g.repository, digest)
 	if err != nil {
 		return nil, fmt.Errorf("read when digest %s was first seen: %w", digest, err)
+	}
+	if g.baseline.has(tag) && g.cache.baselineDigest(g.ctx, g.repository, tag, digest) {
+		if created, err := g.meta.Created(tag); err == nil && !created.IsZero() && g.now.Sub(created) >= g.age {
+			return nil, nil
+		}
 	}
 	return g.judge(tag, digest, "first seen", seen), nil
 }

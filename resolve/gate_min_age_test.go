@@ -186,3 +186,27 @@ func TestMinAgeExplains(t *testing.T) {
 		t.Fatalf("candidates %+v", ex.Candidates)
 	}
 }
+
+// TestMinAgeRepushedBaselineTag: the baseline holds a tag at the digest
+// it had; a new digest pushed to that tag later, with a backdated created
+// time (reproducible builds write 1970), waits the full min-age.
+func TestMinAgeRepushedBaselineTag(t *testing.T) {
+	reg := newTestRegistry(t)
+	r := newTestResolver(t)
+	t0 := r.clock.Now()
+	pushTags(t, reg.host, "acme/web", t0.Add(-30*24*time.Hour), nil, "0.9.0", "1.0.0")
+	spec := specFor(t, "web="+reg.host+"/acme/web", map[string]string{"web.min-age": "24h"})
+	if res, err := r.ResolveOne(context.Background(), spec); err != nil || res.Tag != "1.0.0" {
+		t.Fatalf("baseline: %s %v", res.Tag, err)
+	}
+	r.clock.Advance(time.Hour)
+	repushed := pushTags(t, reg.host, "acme/web", time.Unix(0, 0), nil, "1.0.0")
+	r.Invalidate(reg.host + "/acme/web")
+	res, err := r.ResolveOne(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tag != "0.9.0" || len(res.HeldBack) != 1 || res.HeldBack[0].Digest != repushed["1.0.0"] {
+		t.Fatalf("re-pushed 1.0.0: got %s held %+v, want 0.9.0 with the new 1.0.0 held back", res.Tag, res.HeldBack)
+	}
+}
