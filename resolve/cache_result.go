@@ -56,15 +56,19 @@ func (c *cache) putResult(ctx context.Context, s slot, res Result, summary strin
 
 func (c *cache) storeResult(ctx context.Context, s slot, res Result, summary string, until time.Time) (kept Result, ours bool) {
 	e := c.newEntry(s, res, summary)
+	ttl := s.l.storeTTL
 	if !until.IsZero() && until.Before(e.freshUntil) {
 		e.freshUntil = until
+		// The shared copy goes when it stops being fresh, so that the
+		// next replica to resolve writes the answer every replica takes.
+		ttl = max(until.Sub(c.now()), time.Second)
 	}
 	se, err := c.stored(e)
 	if err != nil {
 		s.l.put(s.id, e)
 		return res, true
 	}
-	set, err := c.entries.SetNX(ctx, s.id, se, s.l.storeTTL)
+	set, err := c.entries.SetNX(ctx, s.id, se, ttl)
 	if err == nil && !set {
 		if shared, err := c.readShared(ctx, s); err == nil && shared.fresh != nil {
 			c.adopt(s, shared.fresh)

@@ -127,6 +127,23 @@ type selection struct {
 	unsure bool
 }
 
+// hold keeps a held-back candidate: the best maxHeldBack, and beyond them
+// the one that comes of age first, so that Result.NextEligible is right
+// however many are held back.
+func (s *selection) hold(h Held) {
+	if len(s.held) < maxHeldBack {
+		s.held = append(s.held, h)
+		return
+	}
+	if h.EligibleAt.IsZero() {
+		return
+	}
+	next := Result{HeldBack: s.held}.NextEligible()
+	if next.IsZero() || h.EligibleAt.Before(next) {
+		s.held[maxHeldBack-1] = h
+	}
+}
+
 // selectGated is Select with gates: after the filters, the strategy and
 // the platform check accept a tag, every gate must accept its digest too;
 // a refused tag is dropped and the strategy picks again. Refused tags are
@@ -208,9 +225,7 @@ func selectGated(spec Spec, tags []string, meta Metadata, gates []gate) (selecti
 					reason += "; eligible at " + held.EligibleAt.UTC().Format(time.RFC3339)
 				}
 				byGate = append(byGate, reject(tag, "held back by "+g.label(), reason))
-				if len(sel.held) < maxHeldBack {
-					sel.held = append(sel.held, *held)
-				}
+				sel.hold(*held)
 				return true, nil
 			}
 		}
