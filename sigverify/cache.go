@@ -25,6 +25,11 @@ const cacheVersion = 1
 const (
 	DefaultVerifiedTTL   = 24 * time.Hour
 	DefaultUnverifiedTTL = 2 * time.Minute
+	// staleVerifiedTTL is how long past its lifetime a positive verdict is
+	// kept to answer while the signatures cannot be read (a registry
+	// failing): a digest that was verified does not turn unverified, and
+	// the version running does not roll back, because of an outage.
+	staleVerifiedTTL = 7 * 24 * time.Hour
 )
 
 // memoryCacheLimit bounds the verdicts the default in-process store holds.
@@ -61,17 +66,20 @@ func cacheKey(p *policy, image name.Digest) string {
 	return p.fingerprint + "/" + image.Context().Name() + "@" + image.DigestStr()
 }
 
-// get returns the cached verdict; a store failure reads as a miss.
-func (c *verdictCache) get(ctx context.Context, key string) (Result, bool) {
+// get returns the cached verdict and whether it is still fresh (a stale
+// one is a positive verdict past its lifetime); a store failure reads as a
+// miss.
+func (c *verdictCache) get(ctx context.Context, key string) (r Result, fresh, ok bool) {
 	v, ok, err := c.typed.Get(ctx, key)
 	if err != nil {
 		c.log.Debug("signature verdict cache unavailable", "error", err)
-		return Result{}, false
+		return Result{}, false, false
 	}
 	if !ok {
-		return Result{}, false
+		return Result{}, false, false
 	}
-	return Result{Verified: v.Verified, Reason: v.Reason, Signer: v.Signer}, true
+	fresh = !v.Verified || c.now().Sub(v.Checked) < c.verifiedTTL
+	return Result{Verified: v.Verified, Reason: v.Reason, Signer: v.Signer}, fresh, true
 }
 
 // set records a verdict; a store failure is logged, not returned.
@@ -82,6 +90,9 @@ func (c *verdictCache) set(ctx context.Context, key string, r Result) {
 	}
 	if ttl <= 0 {
 		return
+	}
+	if r.Verified {
+		ttl += staleVerifiedTTL
 	}
 	v := cachedVerdict{Verified: r.Verified, Reason: r.Reason, Signer: r.Signer, Checked: c.now().UTC()}
 	if err := c.typed.Set(ctx, key, v, ttl); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/signtest"
 )
 
@@ -233,5 +234,33 @@ func TestUnknownPolicy(t *testing.T) {
 	}
 	if got := v.Names(); len(got) != 2 || got[0] != "b-key" || got[1] != "ci-key" {
 		t.Errorf("Names = %v", got)
+	}
+}
+
+// TestVerifiedStaysVerifiedThroughAnOutage: past its lifetime a positive
+// verdict is checked again, but a registry failing then answers with the
+// last verdict instead of an error: the running version must not roll back
+// because signatures cannot be read for a while.
+func TestVerifiedStaysVerifiedThroughAnOutage(t *testing.T) {
+	reg := newTestRegistry(t)
+	key := signtest.NewKey(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	v := newVerifier(t, []Option{WithStore(store.NewMemory(store.WithClock(clock))), WithClock(clock), WithCacheTTL(time.Hour, time.Minute)}, key.Policy("ci-key"))
+	image := reg.pushImage(t, "acme/web")
+	key.SignTag(t, image)
+	if r, err := v.Verify(context.Background(), "ci-key", image); err != nil || !r.Verified {
+		t.Fatalf("first: %+v, %v", r, err)
+	}
+	now = now.Add(2 * time.Hour)
+	fast := remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 2})
+	reg.fail(http.StatusServiceUnavailable, `{"errors":[{"code":"UNAVAILABLE","message":"down"}]}`)
+	before := reg.requests.Load()
+	r, err := v.Verify(context.Background(), "ci-key", image, fast)
+	if err != nil || !r.Verified {
+		t.Fatalf("during the outage: %+v, %v; want the last verdict", r, err)
+	}
+	if reg.requests.Load() == before {
+		t.Fatal("the expired verdict answered without asking the registry")
 	}
 }

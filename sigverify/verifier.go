@@ -136,13 +136,19 @@ func (v *Verifier) Verify(ctx context.Context, policy string, image name.Digest,
 		return Result{Reason: fmt.Sprintf("no valid signature for policy %s: only sha256 image digests are verified", p.def.Name)}, nil
 	}
 	key := cacheKey(p, image)
-	if r, ok := v.cache.get(ctx, key); ok {
-		v.log.Debug("signature verdict from cache", "policy", policy, "image", image.String(), "verified", r.Verified)
-		return r, nil
+	cached, fresh, hit := v.cache.get(ctx, key)
+	if hit && fresh {
+		v.log.Debug("signature verdict from cache", "policy", policy, "image", image.String(), "verified", cached.Verified)
+		return cached, nil
 	}
 	ropts := append(slices.Clip(opts), remote.WithContext(ctx))
 	start := v.now()
 	r, err := v.check(ctx, p, image, ropts)
+	if err != nil && hit {
+		// A digest verified before stays verified through an outage.
+		v.log.Warn("signatures could not be read; using the last verdict", "policy", policy, "image", image.String(), "error", err.Error())
+		return cached, nil
+	}
 	if err != nil {
 		v.log.Debug("signatures could not be checked", "policy", policy, "image", image.String(), "error", err.Error())
 		return Result{}, err
