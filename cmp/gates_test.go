@@ -3,33 +3,15 @@ package cmp
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
-
-// testClock is a settable clock for the resolver (no sleeps).
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // gateParams is the env of the web Application with more image options.
 func gateParams(t *testing.T, reg *testRegistry, options map[string]string) []string {
@@ -47,7 +29,7 @@ func gateParams(t *testing.T, reg *testRegistry, options map[string]string) []st
 // sleeps).
 func TestMinAgeThroughTheSocket(t *testing.T) {
 	reg := newTestRegistry(t)
-	clock := &testClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	registrytest.Push(t, reg.host+"/acme/web:1.6.0", registrytest.Created(clock.Now().Add(-30*24*time.Hour)))
 	registrytest.Push(t, reg.host+"/acme/web:1.6.3", registrytest.Created(clock.Now().Add(-10*time.Minute)))
 	h := startServerSetup(t, reg, serverSetup{resolver: []resolve.Option{resolve.WithClock(clock.Now)}})
@@ -77,7 +59,7 @@ func TestMinAgeThroughTheSocket(t *testing.T) {
 // cache; one with a held-back candidate whose reason counts the time).
 func TestAnnotatedRendersAreStable(t *testing.T) {
 	reg := newTestRegistry(t)
-	clock := &testClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	d := registrytest.Push(t, reg.host+"/acme/web:1.6.0", registrytest.Created(clock.Now().Add(-30*24*time.Hour)))
 	registrytest.Push(t, reg.host+"/acme/web:1.6.3", registrytest.Created(clock.Now()))
 	h := startServerSetup(t, reg, serverSetup{resolver: []resolve.Option{resolve.WithClock(clock.Now)}})

@@ -6,39 +6,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 )
-
-// historyClock is advanced by the test instead of sleeping.
-type historyClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *historyClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *historyClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // TestDebugAppsHistory: ?history= adds each Application's image history,
 // newest first and bounded, to both formats; without it the listing is
 // as before.
 func TestDebugAppsHistory(t *testing.T) {
 	f := newFixture(t, nil)
-	clock := &historyClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	tracker := refresh.NewTracker(refresh.WithTrackerClock(clock.Now))
 	web := f.host + "/acme/web"
 	result := func(tag string, held ...resolve.Held) resolve.Result {

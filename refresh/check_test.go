@@ -12,6 +12,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -36,7 +37,7 @@ func TestPassResolvesEachDistinctSpecOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	// A pass that takes longer than the cache TTL: once slow is set, every
 	// cache read of the resolver sees the TTL gone by.
 	var slow atomic.Bool
@@ -122,7 +123,7 @@ func TestHungRegistryHoldsBackOnlyItsApps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	resolver, err := resolve.New(resolve.WithClock(clock.Now), resolve.WithCacheTTL(interval/2))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 )
 
 // fakeStatus answers AppImages from a map keyed "<namespace>/<name>" and
@@ -43,7 +44,7 @@ func (s *fakeStatus) AppImages(_ context.Context, namespace, name string) (refre
 // digest, and what it rendered before.
 func TestFollowFromTheTracker(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{now: t0}
+	clock := clocktest.New(t0)
 	tr := refresh.NewTracker(refresh.WithTrackerClock(clock.Now), refresh.WithDefaultNamespace("argocd"))
 	staging := refresh.App{Name: "web-staging", Namespace: "argocd", Project: "staging"}
 	render := func(app refresh.App, results ...resolve.Result) {

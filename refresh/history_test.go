@@ -16,6 +16,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 )
 
@@ -149,7 +150,7 @@ func TestImageHistoryRecordsChanges(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &fakeClock{now: t0}
+			clock := clocktest.New(t0)
 			tr := refresh.NewTracker(refresh.WithTrackerClock(clock.Now))
 			app := refresh.App{Name: "web", Namespace: "team-a"}
 			for _, results := range tc.renders {
@@ -164,7 +165,7 @@ func TestImageHistoryRecordsChanges(t *testing.T) {
 }
 
 func TestImageHistoryEntriesAndBounds(t *testing.T) {
-	clock := &fakeClock{now: t0}
+	clock := clocktest.New(t0)
 	s := store.NewMemory(store.WithClock(clock.Now))
 	tr := refresh.NewTracker(refresh.WithTrackerClock(clock.Now), refresh.WithTrackerStore(s), refresh.WithAppHistorySize(3))
 	app := refresh.App{Name: "web", Namespace: "team-a"}
@@ -280,7 +281,7 @@ func (p *posted) list() []string {
 func TestImageHistoryOnceAcrossReplicas(t *testing.T) {
 	for _, backend := range []string{"memory", "redis"} {
 		t.Run(backend, func(t *testing.T) {
-			clock := &fakeClock{now: t0}
+			clock := clocktest.New(t0)
 			newStore := func() store.Store { return nil }
 			switch backend {
 			case "memory":

@@ -22,28 +22,11 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// fakeClock is advanced by tests instead of sleeping.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func TestDiff(t *testing.T) {
 	spec := func(alias, pin, strategy string) resolve.Spec {
@@ -269,7 +252,7 @@ func TestNewArgoCDAPIValidation(t *testing.T) {
 type refresherFixture struct {
 	reg      *registrytest.Registry
 	argo     *argoServer
-	clock    *fakeClock
+	clock    *clocktest.Clock
 	tracker  *refresh.Tracker
 	resolver *resolve.Resolver
 	r        *refresh.Refresher
@@ -282,7 +265,7 @@ const interval = time.Minute
 
 func newRefresherFixture(t *testing.T, opts ...refresh.Option) *refresherFixture {
 	t.Helper()
-	f := &refresherFixture{reg: registrytest.New(t), clock: &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	f := &refresherFixture{reg: registrytest.New(t), clock: clocktest.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))}
 	f.reg.Push(t, "acme/web:1.0.0")
 	var srv *httptest.Server
 	f.argo, srv = newArgoServer(t, "tok")

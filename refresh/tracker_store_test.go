@@ -12,6 +12,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
@@ -45,7 +46,7 @@ func TestTrackerSharedAcrossReplicas(t *testing.T) {
 	srv := redistest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = client.Close() })
-	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	newTracker := func() *refresh.Tracker {
 		return refresh.NewTracker(refresh.WithTrackerClock(clock.Now),
 			refresh.WithTrackerStore(store.NewRedis(client, store.WithTimeout(2*time.Second))))

@@ -35,8 +35,17 @@ func parseGlobList(what string, v *yaml.Node) ([]string, error) {
 
 // parseProjects reads `projects`: AppProject name -> list of globs.
 func parseProjects(v *yaml.Node) (map[string][]string, error) {
+	return parseByProject(v, keyProjects, "lists of registry/path globs, e.g. team-a: [ghcr.io/team-a/*]",
+		func(project string, list *yaml.Node) ([]string, error) {
+			return parseGlobList(keyProjects+"."+project, list)
+		})
+}
+
+// parseByProject reads a mapping of AppProject names to lists (`projects`,
+// `follow`), each list read by parseList.
+func parseByProject(v *yaml.Node, key, what string, parseList func(project string, list *yaml.Node) ([]string, error)) (map[string][]string, error) {
 	if v.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: `projects` must map AppProject names to lists of registry/path globs, e.g. team-a: [ghcr.io/team-a/*]", v.Line)
+		return nil, fmt.Errorf("line %d: `%s` must map AppProject names to %s", v.Line, key, what)
 	}
 	var errs []error
 	out := map[string][]string{}
@@ -44,19 +53,19 @@ func parseProjects(v *yaml.Node) (map[string][]string, error) {
 		k, list := v.Content[i], v.Content[i+1]
 		project := strings.TrimSpace(k.Value)
 		if project == "" {
-			errs = append(errs, fmt.Errorf("line %d: `projects` keys are AppProject names", k.Line))
+			errs = append(errs, fmt.Errorf("line %d: `%s` keys are AppProject names", k.Line, key))
 			continue
 		}
 		if _, dup := out[project]; dup {
-			errs = append(errs, fmt.Errorf("line %d: project %q appears twice", k.Line, project))
+			errs = append(errs, fmt.Errorf("line %d: %s: project %q appears twice", k.Line, key, project))
 			continue
 		}
-		globs, err := parseGlobList(keyProjects+"."+project, list)
+		items, err := parseList(project, list)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		out[project] = globs
+		out[project] = items
 	}
 	return out, errors.Join(errs...)
 }

@@ -12,36 +12,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	testharness "github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
-// fakeClock is the injected clock: tests advance it instead of sleeping.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // sleeper records the waits the limiter asks for and advances the clock by
 // them instead of sleeping.
 type sleeper struct {
-	clock *fakeClock
+	clock *clocktest.Clock
 	mu    sync.Mutex
 	waits []time.Duration
 }
@@ -204,7 +187,7 @@ func pushTags(t testing.TB, host, repo string, created time.Time, opts []remote.
 // testResolver builds a Resolver on the fake clock with a log buffer.
 type testResolver struct {
 	*Resolver
-	clock *fakeClock
+	clock *clocktest.Clock
 	sleep *sleeper
 	logs  *testharness.SyncBuffer
 }

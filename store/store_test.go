@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,27 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // backend is one Store implementation under the contract tests; expire
 // makes keys written with ttl expire (a fake clock, or waiting on Redis).
@@ -54,7 +36,7 @@ func newRedisClient(t *testing.T, addr string) *redis.Client {
 }
 
 func backends(t *testing.T) []backend {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	mem := store.NewMemory(store.WithClock(clock.Now))
 	srv := redistest.Start(t)
 	client := newRedisClient(t, srv.Addr())

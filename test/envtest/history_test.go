@@ -22,6 +22,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 )
 
 // readBarrier is a store whose next read of key waits until every replica
@@ -97,7 +98,7 @@ func TestImageHistoryEventsAndFollowAgainstKubernetesAPI(t *testing.T) {
 	createApplication(t, apps, "argocd", "legacy", "prod", []string{"ghcr.io/acme/web:1.2.3@" + d("c"), "ghcr.io/acme/api:2.0.0"})
 
 	k := refresh.NewKubernetes(dyn)
-	clock := &fakeClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	shared := store.NewMemory(store.WithClock(clock.Now))
 	var barriers []*readBarrier
 	var replicas []*refresh.Tracker

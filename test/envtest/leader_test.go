@@ -19,6 +19,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -140,7 +141,7 @@ func TestLeaderElectionOneRefresherAcrossReplicas(t *testing.T) {
 
 	// The tracker is what the replicas share; the clock moves the guards'
 	// interval on between the two changes.
-	clock := &fakeClock{now: time.Now()}
+	clock := clocktest.New(time.Now())
 	shared := store.NewMemory()
 	tracker := refresh.NewTracker(refresh.WithTrackerClock(clock.Now), refresh.WithDefaultNamespace(stormNS))
 	attempts := make(chan struct {

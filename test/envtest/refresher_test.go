@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +39,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -81,23 +81,6 @@ func startAPIServer(t testing.TB) *envtest.Environment {
 		}
 	})
 	return env
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // recorder adapts the tracker to the CMP server, as the plugin does.
@@ -273,7 +256,7 @@ func TestRefresherAgainstKubernetesAPI(t *testing.T) {
 	s.createApp("team-a", "plain", "")
 	s.push("1.0.0")
 
-	clock := &fakeClock{now: time.Now()}
+	clock := clocktest.New(time.Now())
 	resolver, err := resolve.New(resolve.WithClock(clock.Now), resolve.WithCacheTTL(interval/2), resolve.WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
