@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
 
 // Option configures a Server.
@@ -92,6 +93,13 @@ func WithRecorder(r Recorder) Option {
 // whether it failed (for the render duration histogram).
 func WithRenderObserver(f func(time.Duration, error)) Option {
 	return func(s *Server) error { s.observe = f; return nil }
+}
+
+// WithImageFields declares image fields of custom resources (parsed with
+// rewrite.ParseFields) that the rewrite option writes into (serve
+// --image-fields).
+func WithImageFields(fields []rewrite.FieldSpec) Option {
+	return func(s *Server) error { s.pipeline.ImageFields = fields; return nil }
 }
 
 // WithRenderer replaces the Helm renderer.

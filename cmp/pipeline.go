@@ -10,6 +10,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
 
 // Resolver answers which version each spec resolves to
@@ -94,6 +95,10 @@ type Pipeline struct {
 	// workloads that run it (serve --annotate); without it only aliases
 	// with the annotate option get them.
 	Annotate bool
+	// ImageFields are the image fields of custom resources that the
+	// rewrite option writes into, besides workload containers (serve
+	// --image-fields).
+	ImageFields []rewrite.FieldSpec
 	// Logger gets the full causes of failed chart dependency downloads at
 	// debug level (errors shown to authors leave the answers out); nil
 	// drops them.
@@ -185,6 +190,7 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 		SkipCRDs:                cfg.SkipCRDs,
 		IgnoreMissingValueFiles: cfg.IgnoreMissingValueFiles,
 		Dependencies:            p.dependencies(cfg.App.Project),
+		ImageFields:             p.ImageFields,
 	}
 	req.Dependencies.Offline = offline
 	repo.renderRequest(&req, app)
@@ -332,5 +338,6 @@ func imageFor(s resolve.Spec, r resolve.Result) render.Image {
 
 		CreatePaths:       s.Options.CreatePaths,
 		SkipRenderedCheck: s.Options.NoRenderedCheck,
+		Rewrite:           s.Options.Rewrite,
 	}
 }

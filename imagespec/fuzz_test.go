@@ -45,6 +45,7 @@ func specOptions(s Spec) map[string]string {
 		set(OptFollowMinAge, o.FollowMinAge.String())
 	}
 	set(OptAnnotate, strconv.FormatBool(o.Annotate))
+	set(OptRewrite, strconv.FormatBool(o.Rewrite))
 	return m
 }
 

@@ -57,6 +57,7 @@ const (
 	OptFollow          = "follow"
 	OptFollowMinAge    = "follow-min-age"
 	OptAnnotate        = "annotate"
+	OptRewrite         = "rewrite"
 )
 
 // Sources of a candidate's age for min-age.
@@ -114,6 +115,11 @@ type Options struct {
 	// workloads (annotate "true"); the zero value leaves it to serve
 	// --annotate.
 	Annotate bool `json:"annotate,omitempty"`
+	// Rewrite (rewrite "true") writes the resolved reference into the
+	// rendered manifests' containers that run the repository, for charts
+	// that expose no image value; values are then written only for the
+	// helm.image-* paths given.
+	Rewrite bool `json:"rewrite,omitempty"`
 
 	// Helm value paths (dotted, list indexes allowed); empty means default.
 	HelmImageName   string `json:"helmImageName,omitempty"`
@@ -164,6 +170,7 @@ func sortedOptionNames() []string {
 		OptHelmImageShasum, OptHelmOverrideTag, OptOverrideTag, OptPin,
 		OptStrictSemver, OptHelmCreatePaths, OptCheckRendered,
 		OptMinAge, OptMinAgeSource, OptVerify, OptFollow, OptFollowMinAge, OptAnnotate,
+		OptRewrite,
 	}
 	sort.Strings(names)
 	return names
@@ -387,6 +394,10 @@ func applyOptions(spec *Spec, values map[string]string, defaults defaults) error
 		case OptAnnotate:
 			if annotate, ok := flag(o, v); ok {
 				opts.Annotate = annotate
+			}
+		case OptRewrite:
+			if rw, ok := flag(o, v); ok {
+				opts.Rewrite = rw
 			}
 		}
 	}

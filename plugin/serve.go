@@ -48,6 +48,7 @@ type serveOptions struct {
 	maxDepBytes     int64
 	strictSemver    bool
 	annotate        bool
+	imageFields     string
 	logFormat       string
 	logLevel        string
 	// ops are the flags of the HTTP side and the refresher.
@@ -164,6 +165,7 @@ finish within --grace-period and removes its socket.`,
 	f.StringVar(&o.registriesConf, "registries-conf", "", "registries config file (argocd-image-updater's registries.conf keys, plus the allowed and projects rules)")
 	f.Int64Var(&o.maxDepBytes, "max-dependency-bytes", cmp.DefaultMaxDependencyBytes, "most bytes the chart dependency downloads of one render may read")
 	addStrictSemverFlag(f, &o.strictSemver)
+	f.StringVar(&o.imageFields, "image-fields", "", `file of extra image fields of custom resources that <alias>.rewrite: "true" writes into, in Kustomize's image field spec format (images: [{path: spec/template/spec/containers[]/image, kind: Foo, group: example.com}])`)
 	f.BoolVar(&o.annotate, "annotate", false, `annotate every rendered workload with the provenance of each image it runs ("argocd-image-resolver/image.<alias>": image, constraint, tag, digest, rule, gates); without it only aliases with <alias>.annotate: "true"`)
 	addLogFlags(f, &o.logFormat, &o.logLevel)
 	o.ops.addFlags(f)
@@ -219,6 +221,10 @@ func runServe(ctx context.Context, logOut io.Writer, o *serveOptions) error {
 		return err
 	}
 	plugin, err := cmp.LoadPluginConfig(o.pluginConfig)
+	if err != nil {
+		return err
+	}
+	imageFields, err := loadImageFields(o.imageFields)
 	if err != nil {
 		return err
 	}
@@ -285,6 +291,7 @@ func runServe(ctx context.Context, logOut io.Writer, o *serveOptions) error {
 		cmp.WithPluginConfig(plugin),
 		cmp.WithStrictSemver(o.strictSemver),
 		cmp.WithAnnotate(o.annotate),
+		cmp.WithImageFields(imageFields),
 	}, w.CMPOptions...)...)
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
 
 // Pin modes of Image.Pin.
@@ -56,7 +58,7 @@ func resolvePaths(images []Image) ([]paths, error) {
 			return nil, fmt.Errorf("image alias %q is given twice: aliases must be unique", img.Alias)
 		}
 		seen[img.Alias] = true
-		if img.TagPath == "" && img.SpecPath == "" && len(images) > 1 {
+		if img.TagPath == "" && img.SpecPath == "" && !img.rewriteOnly() && len(images) > 1 {
 			unnamed = append(unnamed, displayAlias(img))
 		}
 	}
@@ -76,6 +78,16 @@ func resolvePaths(images []Image) ([]paths, error) {
 				err = fmt.Errorf("image %s: option %s: %w", displayAlias(img), opt, perr)
 			}
 			return vp
+		}
+		if img.rewriteOnly() {
+			// The rewrite writes the manifests; no value is written, and
+			// an explicit override path is only read for pins.
+			p.override = parse("helm.override-tag", img.OverridePath)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+			continue
 		}
 		tag := img.TagPath
 		if tag == "" && img.SpecPath == "" {
@@ -101,6 +113,13 @@ func resolvePaths(images []Image) ([]paths, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// rewriteOnly reports whether the image is written only by the rewrite of
+// the rendered manifests: it has Rewrite and no explicit tag, name or spec
+// path, so that a third-party chart's values do not get image.tag created.
+func (img Image) rewriteOnly() bool {
+	return img.Rewrite && img.TagPath == "" && img.NamePath == "" && img.SpecPath == ""
 }
 
 func displayAlias(img Image) string {
@@ -197,6 +216,11 @@ type expectation struct {
 	repository string
 	tag        string
 	digest     string
+	// reference is what a rewrite of the manifests writes: the repository
+	// with the tag, digest or both, as the pin mode says; rewrite says
+	// that the image has the rewrite option.
+	reference string
+	rewrite   bool
 }
 
 // String is the reference as it would appear in a manifest.
@@ -214,7 +238,7 @@ func (e expectation) String() string {
 // rendered manifests must then reference.
 func injection(img Image, p paths, effective map[string]interface{}, params map[string]string) ([]write, Injection, expectation, error) {
 	inj := Injection{Alias: img.Alias, Values: map[string]string{}}
-	want := expectation{alias: img.Alias, repository: img.Repository}
+	want := expectation{alias: img.Alias, repository: img.Repository, rewrite: img.Rewrite}
 	var ws []write
 	put := func(vp valuePath, v string, clear bool) {
 		if vp == nil {
@@ -238,6 +262,7 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 	if pn, ok := pinOf(img, p, effective, params); ok {
 		inj.Pinned = true
 		want.tag = pn.tag
+		want.reference = img.Repository + ":" + pn.tag
 		add(p.tag, pn.tag)
 		put(p.shasum, "", true)
 		if img.OverrideTag != "" && p.override != nil {
@@ -268,16 +293,18 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 			return nil, inj, want, err
 		}
 		want.tag = img.Tag
+		want.reference = img.Repository + ":" + img.Tag
 		add(p.tag, img.Tag)
 		add(p.spec, img.Repository+":"+img.Tag)
 	case PinDigest:
 		if err := need("digest", img.Digest); err != nil {
 			return nil, inj, want, err
 		}
-		if p.shasum == nil && p.spec == nil {
+		if p.shasum == nil && p.spec == nil && !img.Rewrite {
 			return nil, inj, want, fmt.Errorf("image %s: pin \"digest\" needs a shasum path (helm.image-shasum) or a spec path (helm.image-spec)", displayAlias(img))
 		}
 		want.tag, want.digest = img.Tag, img.Digest
+		want.reference = img.Repository + "@" + img.Digest
 		add(p.shasum, img.Digest)
 		if img.Tag != "" {
 			add(p.tag, img.Tag)
@@ -291,6 +318,7 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 			return nil, inj, want, err
 		}
 		want.tag, want.digest = img.Tag, img.Digest
+		want.reference = img.Repository + ":" + img.Tag + "@" + img.Digest
 		add(p.tag, img.Tag+"@"+img.Digest)
 		add(p.spec, img.Repository+":"+img.Tag+"@"+img.Digest)
 	default:
@@ -301,27 +329,29 @@ func injection(img Image, p paths, effective map[string]interface{}, params map[
 }
 
 // injections computes the writes of every image, refusing two aliases that
-// write the same path.
-func injections(images []Image, effective map[string]interface{}, params map[string]string) ([]write, []Injection, []expectation, error) {
+// write the same path, and what the images with Rewrite write into the
+// rendered manifests.
+func injections(images []Image, effective map[string]interface{}, params map[string]string) ([]write, []Injection, []expectation, []rewrite.Image, error) {
 	ps, err := resolvePaths(images)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	var (
-		all     []write
-		report  []Injection
-		expects []expectation
-		owner   = map[string]string{}
+		all      []write
+		report   []Injection
+		expects  []expectation
+		rewrites []rewrite.Image
+		owner    = map[string]string{}
 	)
 	for i, img := range images {
 		ws, inj, want, err := injection(img, ps[i], effective, params)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		for _, w := range ws {
 			k := w.path.String()
 			if prev, ok := owner[k]; ok && prev != img.Alias {
-				return nil, nil, nil, fmt.Errorf("images %q and %q both write value path %s: give each alias its own helm.image-tag/helm.image-spec", prev, img.Alias, k)
+				return nil, nil, nil, nil, fmt.Errorf("images %q and %q both write value path %s: give each alias its own helm.image-tag/helm.image-spec", prev, img.Alias, k)
 			}
 			owner[k] = img.Alias
 		}
@@ -330,7 +360,10 @@ func injections(images []Image, effective map[string]interface{}, params map[str
 		if !img.SkipRenderedCheck {
 			expects = append(expects, want)
 		}
+		if img.Rewrite {
+			rewrites = append(rewrites, rewrite.Image{Repository: img.Repository, Reference: want.reference})
+		}
 	}
 	sort.SliceStable(report, func(i, j int) bool { return report[i].Alias < report[j].Alias })
-	return all, report, expects, nil
+	return all, report, expects, rewrites, nil
 }

@@ -219,7 +219,7 @@ func TestSpecPath(t *testing.T) {
 		{PinTagAndDigest, webRepo + ":1.4.2@" + webDigest},
 	} {
 		img := Image{Alias: "web", Repository: webRepo, Tag: "1.4.2", Digest: webDigest, Pin: c.pin, SpecPath: "app.image"}
-		ws, inj, _, err := injections([]Image{img}, vals, nil)
+		ws, inj, _, _, err := injections([]Image{img}, vals, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +248,7 @@ func TestInjectionErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, _, err := injections(c.images, map[string]interface{}{}, nil)
+			_, _, _, _, err := injections(c.images, map[string]interface{}{}, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}

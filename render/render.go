@@ -13,6 +13,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
 
 // DefaultKubeVersion is used when a Request names no KubeVersion; Helm's own
@@ -222,7 +224,7 @@ func (p *Prepared) Render(ctx context.Context, images []Image) (*Output, error) 
 }
 
 func (p *Prepared) render(images []Image) (*Output, error) {
-	writes, report, expects, err := injections(images, p.effective, p.params)
+	writes, report, expects, rewrites, err := injections(images, p.effective, p.params)
 	if err != nil {
 		return nil, atStage(StageInject, err)
 	}
@@ -257,6 +259,14 @@ func (p *Prepared) render(images []Image) (*Output, error) {
 		return nil, atStage(StageTemplate, err)
 	}
 	out := &Output{Manifests: SplitDocuments(text), Injections: report}
+	if len(rewrites) > 0 {
+		// Before the check, so that it confirms what the rewrite wrote.
+		rw, err := rewrite.Rewrite(out.Manifests, rewrites, p.req.ImageFields)
+		if err != nil {
+			return nil, atStage(StageRewrite, err)
+		}
+		out.Manifests = rw.Documents
+	}
 	if err := verifyRendered(out.Manifests, expects, report); err != nil {
 		return nil, atStage(StageVerify, err)
 	}

@@ -8,6 +8,7 @@ const (
 	StageMerge       = "merging values"
 	StageInject      = "writing the images into the values"
 	StageTemplate    = "rendering the chart"
+	StageRewrite     = "writing the images into the rendered manifests"
 	StageVerify      = "checking the rendered images"
 )
 

@@ -3,6 +3,8 @@
 // registries or Argo CD: callers hand it plain Images.
 package render
 
+import "github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
+
 // Request is one render: a chart directory and Argo CD Helm-source options.
 type Request struct {
 	// RepoRoot is the root of the extracted repository; value files may not
@@ -31,6 +33,10 @@ type Request struct {
 	SkipSchemaValidation bool
 
 	Images []Image
+	// ImageFields are extra image fields of custom resources that images
+	// with Rewrite are written into (serve --image-fields), besides the
+	// containers of the workload kinds.
+	ImageFields []rewrite.FieldSpec `json:"imageFields,omitempty"`
 
 	// Dependencies says where chart dependencies missing from charts/ are
 	// fetched from; empty fields use Helm's HELM_* environment.
@@ -78,6 +84,12 @@ type Image struct {
 	// the resolution does (no times), or Argo CD would see a change at
 	// every render.
 	Annotation string `json:",omitempty"`
+	// Rewrite writes the reference (Repository with the tag, digest or
+	// both, as Pin says) into the rendered manifests, in every container
+	// that runs the repository, for charts that expose no image value.
+	// Values are then written only for the paths given explicitly
+	// (TagPath, NamePath or SpecPath); with none, no value is written.
+	Rewrite bool `json:",omitempty"`
 }
 
 // Injection reports what render wrote for one alias.

@@ -20,6 +20,9 @@ type NotRenderedError struct {
 	Written map[string]string
 	// Rendered are the image references the chart did render.
 	Rendered []string
+	// Rewrite: the alias has the rewrite option, which found no image
+	// field naming its repository.
+	Rewrite bool
 }
 
 func (e *NotRenderedError) Error() string {
@@ -38,6 +41,10 @@ func (e *NotRenderedError) Error() string {
 		b.WriteString("the chart rendered no image references")
 	} else {
 		fmt.Fprintf(&b, "the chart rendered %s", strings.Join(e.Rendered, ", "))
+	}
+	if e.Rewrite {
+		fmt.Fprintf(&b, "; %s.rewrite found no container (or declared image field) of a rendered workload that runs this repository: check the repository the alias names, or ask the Argo CD admins to declare the image field of the custom resource (serve --image-fields)", e.Alias)
+		return b.String()
 	}
 	fmt.Fprintf(&b, "; point %s.helm.image-tag (or helm.image-spec) at the value the chart's image uses, or set %s.check-rendered: \"false\" if the chart builds the reference another way", e.Alias, e.Alias)
 	return b.String()
@@ -64,7 +71,7 @@ func verifyRendered(manifests []string, expects []expectation, report []Injectio
 		if found {
 			continue
 		}
-		e := &NotRenderedError{Alias: want.alias, Want: want.String(), Rendered: refs}
+		e := &NotRenderedError{Alias: want.alias, Want: want.String(), Rendered: refs, Rewrite: want.rewrite}
 		for _, inj := range report {
 			if inj.Alias == want.alias {
 				e.Written = inj.Values

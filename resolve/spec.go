@@ -37,6 +37,7 @@ const (
 	OptFollow          = imagespec.OptFollow
 	OptFollowMinAge    = imagespec.OptFollowMinAge
 	OptAnnotate        = imagespec.OptAnnotate
+	OptRewrite         = imagespec.OptRewrite
 )
 
 // SpecOption sets a default that per-alias options may override.

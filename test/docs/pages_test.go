@@ -24,6 +24,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 	"github.com/argocd-image-resolver/argocd-image-resolver/worker"
 )
@@ -270,7 +271,7 @@ func TestOptionsTableMatchesResolve(t *testing.T) {
 			resolve.OptPin: "tag+digest", resolve.OptStrictSemver: "false", resolve.OptHelmCreatePaths: "true",
 			resolve.OptCheckRendered: "false", resolve.OptMinAge: "24h", resolve.OptMinAgeSource: "created",
 			resolve.OptVerify: "ci-keyless", resolve.OptFollow: "web-staging", resolve.OptFollowMinAge: "2h",
-			resolve.OptAnnotate: "true",
+			resolve.OptAnnotate: "true", resolve.OptRewrite: "true",
 		}[opt]
 		if value == "" {
 			value = "image.x"
@@ -413,6 +414,11 @@ func checkYAMLExample(t *testing.T, p pluginYAML, root string, pg page, f fence)
 				checkKustomization(t, root, doc)
 			case hasKey(doc, "image-options"):
 				checkImageOptions(t, doc)
+			case hasKey(doc, "images"):
+				// serve --image-fields
+				if _, err := rewrite.ParseFields([]byte(f.body)); err != nil {
+					t.Errorf("image fields example: %v", err)
+				}
 			case hasKey(doc, "registries"), hasKey(doc, "allowed"), hasKey(doc, "projects"),
 				hasKey(doc, "signature-policies"), hasKey(doc, "follow"):
 				if _, err := resolve.ParseRegistriesConfig([]byte(f.body)); err != nil {
