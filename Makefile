@@ -70,7 +70,7 @@ FUZZMINIMIZE ?= 100x
 FUZZ_TARGETS ?= imagespec:FuzzParseSpecs webhookpayload:FuzzParseWebhook \
 	registriesconf:FuzzParseRegistriesConfig untar:FuzzExtract \
 	valuepath:FuzzParsePath egress:FuzzParsePattern \
-	sigverify:FuzzParseSimpleSigning
+	sigverify:FuzzParseSimpleSigning rewrite:FuzzRewrite
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \
