@@ -12,13 +12,15 @@ import (
 )
 
 // vendorEnv is the env of an Application of the vendor chart, whose image
-// comes from oddly named values, with the rewrite option.
+// comes from oddly named values (its registry set to the test's), with the
+// rewrite option.
 func vendorEnv(t *testing.T, reg *testRegistry, options map[string]string) []string {
 	opts := map[string]string{"web.rewrite": "true"}
 	for k, v := range options {
 		opts[k] = v
 	}
-	return pluginEnv(t, "team-a_vendor", webParamsWith(reg, "~1.6", opts))
+	params := append(webParamsWith(reg, "~1.6", opts), mapParam("helm-parameters", map[string]string{"server.registryHost": reg.host}))
+	return pluginEnv(t, "team-a_vendor", params)
 }
 
 func webParamsWith(reg *testRegistry, constraint string, opts map[string]string) v1alpha1.ApplicationSourcePluginParameters {
@@ -61,9 +63,9 @@ func TestRewriteThroughTheSocket(t *testing.T) {
 				t.Errorf("%s is in %d containers, want 3 (init container, container, CronJob):\n%s", c.want, n, text)
 			}
 			mustContain(t, text,
-				"image: docker.io/library/busybox:1.36",        // another image
-				"data:\n  image: docker.io/acme/web:0.9.0",     // a ConfigMap
-				"runner:\n    image: docker.io/acme/web:0.9.0", // an undeclared custom resource
+				"image: docker.io/library/busybox:1.36", // another image
+				"data:\n  image: "+repo+":0.9.0",        // a ConfigMap
+				"runner:\n    image: "+repo+":0.9.0",    // an undeclared custom resource
 			)
 			second, err := h.generate(context.Background(), t, "apps/vendor", env)
 			if err != nil {
@@ -91,7 +93,7 @@ func TestRewriteImageFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := manifestsText(resp)
-	mustContain(t, text, "runner:\n    image: "+reg.host+"/acme/web:1.6.3", "data:\n  image: docker.io/acme/web:0.9.0")
+	mustContain(t, text, "runner:\n    image: "+reg.host+"/acme/web:1.6.3", "data:\n  image: "+reg.host+"/acme/web:0.9.0")
 }
 
 // TestRewriteFindsNothing: when no container runs the repository, the

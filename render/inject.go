@@ -58,7 +58,7 @@ func resolvePaths(images []Image) ([]paths, error) {
 			return nil, fmt.Errorf("image alias %q is given twice: aliases must be unique", img.Alias)
 		}
 		seen[img.Alias] = true
-		if img.TagPath == "" && img.SpecPath == "" && !img.rewriteOnly() && len(images) > 1 {
+		if img.TagPath == "" && img.SpecPath == "" && !img.Rewrite && len(images) > 1 {
 			unnamed = append(unnamed, displayAlias(img))
 		}
 	}
@@ -90,7 +90,9 @@ func resolvePaths(images []Image) ([]paths, error) {
 			continue
 		}
 		tag := img.TagPath
-		if tag == "" && img.SpecPath == "" {
+		// With rewrite only the paths given are written: image.tag of a
+		// third-party chart belongs to its own image.
+		if tag == "" && img.SpecPath == "" && !img.Rewrite {
 			tag = DefaultTagPath
 			p.defaulted["helm.image-tag"] = true
 		}
@@ -116,10 +118,10 @@ func resolvePaths(images []Image) ([]paths, error) {
 }
 
 // rewriteOnly reports whether the image is written only by the rewrite of
-// the rendered manifests: it has Rewrite and no explicit tag, name or spec
-// path, so that a third-party chart's values do not get image.tag created.
+// the rendered manifests: it has Rewrite and no explicit value path, so
+// that a third-party chart's values do not get image.tag created.
 func (img Image) rewriteOnly() bool {
-	return img.Rewrite && img.TagPath == "" && img.NamePath == "" && img.SpecPath == ""
+	return img.Rewrite && img.TagPath == "" && img.NamePath == "" && img.SpecPath == "" && img.ShasumPath == ""
 }
 
 func displayAlias(img Image) string {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,26 @@ func TestRewriteInjections(t *testing.T) {
 	}
 	if _, _, _, rw, err := injections([]Image{{Alias: "x", Repository: "r", Tag: "1"}}, map[string]interface{}{}, nil); err != nil || len(rw) != 0 {
 		t.Errorf("an image without Rewrite is rewritten: %v, %v", rw, err)
+	}
+}
+
+// TestRewriteWritesOnlyTheGivenValuePaths: a rewrite alias with only
+// helm.image-name writes that path and no defaulted image.tag, and is not
+// refused for lacking a tag path beside other images.
+func TestRewriteWritesOnlyTheGivenValuePaths(t *testing.T) {
+	images := []Image{
+		{Alias: "c", Repository: "ghcr.io/acme/c", Tag: "3", Pin: PinTag, Rewrite: true, NamePath: "c.repo"},
+		{Alias: "d", Repository: "ghcr.io/acme/d", Tag: "4", Pin: PinTag, TagPath: "d.tag"},
+	}
+	writes, _, _, _, err := injections(images, map[string]interface{}{"c": map[string]interface{}{"repo": "x"}, "d": map[string]interface{}{"tag": "1"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, w := range writes {
+		paths = append(paths, w.path.String())
+	}
+	if strings.Join(paths, ",") != "c.repo,d.tag" {
+		t.Fatalf("written %v, want c.repo and d.tag only", paths)
 	}
 }

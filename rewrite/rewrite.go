@@ -17,12 +17,18 @@ const (
 	MaxVisits = 100000
 )
 
-// Image is one image to write: where a field names Repository (up to its
-// registry host, with a registry proxy prefix allowed on either side), the
-// field gets Reference, whatever tag or digest it had.
+// Image is one image to write: where a field runs Repository (on its
+// registry, or behind a registry proxy's prefix), the field keeps its name
+// and gets the tag and digest of Reference (Repository followed by ":tag",
+// "@digest" or ":tag@digest"), whatever it had.
 type Image struct {
 	Repository string
 	Reference  string
+}
+
+// suffix is the tag and digest part of the image's reference.
+func (img Image) suffix() string {
+	return strings.TrimPrefix(img.Reference, img.Repository)
 }
 
 // Result is the rewritten documents and what was written.
@@ -51,16 +57,18 @@ func Rewrite(docs []string, images []Image, extra []FieldSpec) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	repos := make([]string, len(images))
+	repos := make([]repository, len(images))
 	for i, img := range images {
-		repos[i] = repositoryPath(img.Repository)
+		repos[i] = parseRepository(img.Repository)
 	}
 	for i, doc := range docs {
 		if !strings.Contains(doc, "image") && len(extra) == 0 {
 			continue // no container image can be in it
 		}
 		if len(doc) > MaxDocumentBytes {
-			return nil, &LimitError{Document: i, What: "bytes", Limit: MaxDocumentBytes}
+			// Not read (a large CRD, say); a workload missed here fails the
+			// rendered check instead.
+			continue
 		}
 		var obj map[string]interface{}
 		if err := yaml.Unmarshal([]byte(doc), &obj, useNumber); err != nil || obj == nil {
@@ -84,8 +92,8 @@ func Rewrite(docs []string, images []Image, extra []FieldSpec) (*Result, error) 
 					return
 				}
 				res.Written[j]++
-				if current != images[j].Reference {
-					set(images[j].Reference)
+				if next := rewritten(current, images[j].suffix()); current != next {
+					set(next)
 					changed = true
 				}
 			})
@@ -113,13 +121,13 @@ func useNumber(d *json.Decoder) *json.Decoder {
 }
 
 // match is the index of the first repository that current names, or -1.
-func match(repos []string, current string) int {
+func match(repos []repository, current string) int {
 	if strings.TrimSpace(current) == "" {
 		return -1
 	}
-	path := repositoryPath(current)
+	rendered := parseRepository(current)
 	for j, r := range repos {
-		if sameRepository(path, r) {
+		if runs(rendered, r) {
 			return j
 		}
 	}
