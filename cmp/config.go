@@ -22,6 +22,10 @@ type Config struct {
 	SkipCRDs                bool
 	IgnoreMissingValueFiles bool
 
+	// Directory are the options of an application path that holds plain
+	// manifests rather than a chart (Argo CD's directory source).
+	Directory DirectoryOptions
+
 	Namespace   string
 	KubeVersion string
 	APIVersions []string
@@ -56,6 +60,9 @@ type settings struct {
 	ReleaseName             *string            `json:"release-name,omitempty"`
 	SkipCRDs                *flexBool          `json:"skip-crds,omitempty"`
 	IgnoreMissingValueFiles *flexBool          `json:"ignore-missing-value-files,omitempty"`
+	DirectoryRecurse        *flexBool          `json:"directory-recurse,omitempty"`
+	DirectoryInclude        *string            `json:"directory-include,omitempty"`
+	DirectoryExclude        *string            `json:"directory-exclude,omitempty"`
 	ImageList               *string            `json:"image-list,omitempty"`
 
 	// aliasOptions are per-alias keys given at the top level, as
@@ -169,6 +176,11 @@ func LoadConfig(env Env, repo Repo, app string) (*Config, error) {
 	c.ReleaseName = pick(params.ReleaseName, file.ReleaseName)
 	c.SkipCRDs = bool(pick(params.SkipCRDs, file.SkipCRDs))
 	c.IgnoreMissingValueFiles = bool(pick(params.IgnoreMissingValueFiles, file.IgnoreMissingValueFiles))
+	c.Directory = DirectoryOptions{
+		Recurse: bool(pick(params.DirectoryRecurse, file.DirectoryRecurse)),
+		Include: pick(params.DirectoryInclude, file.DirectoryInclude),
+		Exclude: pick(params.DirectoryExclude, file.DirectoryExclude),
+	}
 	if c.ReleaseName == "" {
 		c.ReleaseName = c.App.Name
 	}

@@ -22,6 +22,9 @@ const (
 	ParamReleaseName             = "release-name"
 	ParamSkipCRDs                = "skip-crds"
 	ParamIgnoreMissingValueFiles = "ignore-missing-value-files"
+	ParamDirectoryRecurse        = "directory-recurse"
+	ParamDirectoryInclude        = "directory-include"
+	ParamDirectoryExclude        = "directory-exclude"
 
 	// AnnouncedImagePrefix names the informational parameters announcing
 	// resolved tags (`image.<alias>`); they are accepted and ignored.
@@ -109,6 +112,9 @@ var parameterKinds = map[string]paramKind{
 	ParamReleaseName:             kindString,
 	ParamSkipCRDs:                kindBool,
 	ParamIgnoreMissingValueFiles: kindBool,
+	ParamDirectoryRecurse:        kindBool,
+	ParamDirectoryInclude:        kindString,
+	ParamDirectoryExclude:        kindString,
 }
 
 func knownParameters() string {
@@ -211,16 +217,23 @@ func (s *settings) set(name string, kind paramKind, p pluginParameter) error {
 		s.HelmStringParameters = p.Map
 	case ParamReleaseName:
 		s.ReleaseName = &str
-	case ParamSkipCRDs, ParamIgnoreMissingValueFiles:
+	case ParamDirectoryInclude:
+		s.DirectoryInclude = &str
+	case ParamDirectoryExclude:
+		s.DirectoryExclude = &str
+	case ParamSkipCRDs, ParamIgnoreMissingValueFiles, ParamDirectoryRecurse:
 		v, err := strconv.ParseBool(strings.TrimSpace(str))
 		if err != nil {
 			return fmt.Errorf("want \"true\" or \"false\", got %q", str)
 		}
 		b := flexBool(v)
-		if name == ParamSkipCRDs {
+		switch name {
+		case ParamSkipCRDs:
 			s.SkipCRDs = &b
-		} else {
+		case ParamIgnoreMissingValueFiles:
 			s.IgnoreMissingValueFiles = &b
+		default:
+			s.DirectoryRecurse = &b
 		}
 	}
 	return nil

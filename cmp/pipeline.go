@@ -116,6 +116,9 @@ type Resolution struct {
 
 	// prepared is the chart loaded for the pins, reused by Generate.
 	prepared Prepared
+	// directory is the manifests of an application path with no chart,
+	// which Generate rewrites instead of rendering a chart.
+	directory *directorySource
 }
 
 // Close gives back the loaded chart when it will not be rendered.
@@ -171,12 +174,27 @@ func (p Pipeline) Announce(ctx context.Context, cfg *Config, repo Repo, app stri
 
 func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app string, offline bool) (_ *Resolution, err error) {
 	app = path.Clean(app)
-	if _, err := repo.stat(path.Join(app, "Chart.yaml")); err != nil {
-		return nil, inputError("no Helm chart at path %q: Chart.yaml not found; the image-resolver plugin renders Helm charts only", app)
+	kind, err := detectSource(repo, app)
+	if err != nil {
+		return nil, err
+	}
+	var directory *directorySource
+	if kind == sourceDirectory {
+		directory, err = readDirectory(repo, app, cfg.Directory)
+		if err != nil {
+			return nil, &renderError{err}
+		}
 	}
 	specs, err := cfg.Specs(p.SpecOptions...)
 	if err != nil {
 		return nil, err
+	}
+	if directory != nil {
+		// Plain manifests have no values to write: every alias is
+		// rewritten into the workloads that run it.
+		for i := range specs {
+			specs[i].Options.Rewrite = true
+		}
 	}
 	req := render.Request{
 		ReleaseName:             cfg.ReleaseName,
@@ -204,7 +222,7 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 		pins     map[string]string
 		prepared Prepared
 	)
-	if len(specs) > 0 {
+	if len(specs) > 0 && directory == nil {
 		prepared, err = p.Renderer.Prepare(ctx, req)
 		if err != nil {
 			return nil, &renderError{renderStage("loading the chart", err)}
@@ -243,7 +261,7 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 		}
 	}
 
-	res := &Resolution{Specs: specs, Request: req, prepared: prepared}
+	res := &Resolution{Specs: specs, Request: req, prepared: prepared, directory: directory}
 	res.Request.Images = make([]render.Image, 0, len(specs))
 	for _, s := range specs {
 		r, ok := byAlias[s.Alias]
@@ -286,6 +304,13 @@ func (p Pipeline) Generate(ctx context.Context, cfg *Config, repo Repo, app stri
 	res, err := p.Resolve(ctx, cfg, repo, app)
 	if err != nil {
 		return nil, err
+	}
+	if res.directory != nil {
+		out, err := res.directory.render(res.Request.Images, p.ImageFields)
+		if err != nil {
+			return nil, &renderError{atStage("writing the images into the manifests", err)}
+		}
+		return &Generated{Resolution: *res, Output: out}, nil
 	}
 	prepared := res.prepared
 	res.prepared = nil

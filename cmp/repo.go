@@ -68,6 +68,20 @@ func (r Repo) stat(rel string) (fs.FileInfo, error) {
 	return os.Stat(p)
 }
 
+// readDir lists the folder at rel, sorted by name; on disk, the folder's
+// path has its links resolved within the repository, and links among the
+// entries are listed as links (stat resolves them).
+func (r Repo) readDir(rel string) ([]fs.DirEntry, error) {
+	if r.tree != nil {
+		return r.tree.ReadDir(path.Clean(rel))
+	}
+	p, err := r.diskPath(rel)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadDir(p)
+}
+
 // renderRequest fills in where the chart of app lies, for render.
 func (r Repo) renderRequest(req *render.Request, app string) {
 	if r.tree != nil {
