@@ -18,6 +18,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/redistest"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/storetest"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -225,35 +226,6 @@ func TestImageHistoryAfterAnOlderSidecar(t *testing.T) {
 	}
 }
 
-// readBarrier is a store whose first read of key waits until every
-// replica sharing the barrier has read it: all of them then compare with
-// the same previous record, as replicas rendering at once do.
-type readBarrier struct {
-	store.Store
-	key   string
-	armed atomic.Bool
-	all   *sync.WaitGroup
-}
-
-func (b *readBarrier) Get(ctx context.Context, keys ...string) ([][]byte, error) {
-	vals, err := b.Store.Get(ctx, keys...)
-	if len(keys) == 1 && keys[0] == b.key && b.armed.CompareAndSwap(true, false) {
-		b.all.Done()
-		b.all.Wait()
-	}
-	return vals, err
-}
-
-// arm makes the next read of key by each of the stores wait for the others.
-func arm(stores ...*readBarrier) {
-	all := &sync.WaitGroup{}
-	all.Add(len(stores))
-	for _, s := range stores {
-		s.all = all
-		s.armed.Store(true)
-	}
-}
-
 // posted counts the Events each replica posts.
 type posted struct {
 	mu      sync.Mutex
@@ -296,11 +268,11 @@ func TestImageHistoryOnceAcrossReplicas(t *testing.T) {
 				}
 			}
 			const replicas = 3
-			var stores []*readBarrier
+			var stores []*storetest.ReadBarrier
 			var trackers []*refresh.Tracker
 			var posters []*posted
 			for range replicas {
-				s := &readBarrier{Store: newStore(), key: "app|argocd/web"}
+				s := &storetest.ReadBarrier{Store: newStore(), Key: "app|argocd/web"}
 				p := &posted{}
 				stores, posters = append(stores, s), append(posters, p)
 				trackers = append(trackers, refresh.NewTracker(refresh.WithTrackerClock(clock.Now),
@@ -308,7 +280,7 @@ func TestImageHistoryOnceAcrossReplicas(t *testing.T) {
 			}
 			app := refresh.App{Name: "web", Namespace: "argocd"}
 			renderAll := func(results []resolve.Result) {
-				arm(stores...)
+				storetest.Arm(stores...)
 				var wg sync.WaitGroup
 				for _, tr := range trackers {
 					wg.Go(func() { tr.Record(app, specsOf(results), results) })

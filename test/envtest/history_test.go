@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,26 +22,8 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/store"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/storetest"
 )
-
-// readBarrier is a store whose next read of key waits until every replica
-// sharing the barrier has read it: they all compare a render with the same
-// previous record, as replicas rendering one Application at once do.
-type readBarrier struct {
-	store.Store
-	key   string
-	armed atomic.Bool
-	all   *sync.WaitGroup
-}
-
-func (b *readBarrier) Get(ctx context.Context, keys ...string) ([][]byte, error) {
-	vals, err := b.Store.Get(ctx, keys...)
-	if len(keys) == 1 && keys[0] == b.key && b.armed.CompareAndSwap(true, false) {
-		b.all.Done()
-		b.all.Wait()
-	}
-	return vals, err
-}
 
 func createApplication(t *testing.T, apps dynamic.NamespaceableResourceInterface, ns, name, project string, images []string) *unstructured.Unstructured {
 	t.Helper()
@@ -100,10 +81,10 @@ func TestImageHistoryEventsAndFollowAgainstKubernetesAPI(t *testing.T) {
 	k := refresh.NewKubernetes(dyn)
 	clock := clocktest.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	shared := store.NewMemory(store.WithClock(clock.Now))
-	var barriers []*readBarrier
+	var barriers []*storetest.ReadBarrier
 	var replicas []*refresh.Tracker
 	for range 2 {
-		b := &readBarrier{Store: shared, key: "app|argocd/web-staging"}
+		b := &storetest.ReadBarrier{Store: shared, Key: "app|argocd/web-staging"}
 		barriers = append(barriers, b)
 		replicas = append(replicas, refresh.NewTracker(refresh.WithTrackerClock(clock.Now), refresh.WithTrackerStore(b),
 			refresh.WithEvents(k), refresh.WithTrackerLogger(slog.New(slog.NewTextHandler(t.Output(), nil)))))
@@ -116,12 +97,7 @@ func TestImageHistoryEventsAndFollowAgainstKubernetesAPI(t *testing.T) {
 	specs := []resolve.Spec{{Alias: "web", Image: "ghcr.io/acme/web", Constraint: "^1.2"}}
 	// renderAll renders on every replica at once.
 	renderAll := func(results []resolve.Result) {
-		all := &sync.WaitGroup{}
-		all.Add(len(barriers))
-		for _, b := range barriers {
-			b.all = all
-			b.armed.Store(true)
-		}
+		storetest.Arm(barriers...)
 		var wg sync.WaitGroup
 		for _, tr := range replicas {
 			wg.Go(func() { tr.Record(app, specs, results) })
