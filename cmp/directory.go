@@ -28,6 +28,12 @@ type DirectoryOptions struct {
 // directory Application.
 const MaxDirectoryFiles = 5000
 
+// Bounds of the directory-include and directory-exclude globs.
+const (
+	MaxGlobBytes        = 512
+	MaxGlobAlternations = 16
+)
+
 // DirectoryError is a problem with the manifest files of a directory
 // Application: the files or the directory options need fixing.
 type DirectoryError struct {
@@ -79,6 +85,11 @@ func newFileFilter(app string, opts DirectoryOptions) (fileFilter, error) {
 	} {
 		if g.pattern == "" {
 			continue
+		}
+		// Author input: a long or deeply alternated glob costs
+		// milliseconds per file matched, for every file of the repository.
+		if len(g.pattern) > MaxGlobBytes || strings.Count(g.pattern, "{") > MaxGlobAlternations {
+			return f, &DirectoryError{Path: app, Err: fmt.Errorf("parameter %s: the glob is longer than %d bytes or has more than %d {...} groups; use a shorter one", g.param, MaxGlobBytes, MaxGlobAlternations)}
 		}
 		p, err := glob.Compile(g.pattern)
 		if err != nil {
