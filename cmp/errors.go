@@ -83,7 +83,9 @@ func toStatus(app string, err error) error {
 		// Refused by the registries.conf rules (or link-local), for
 		// images and chart dependencies alike.
 		return status.Error(codes.PermissionDenied, msg)
-	case errors.Is(err, ErrUnsafeArchive), errors.As(err, &in), errors.As(err, &rnd), errors.Is(err, resolve.ErrPullSecret):
+	case errors.Is(err, ErrUnsafeArchive), errors.As(err, &in), errors.As(err, &rnd), errors.Is(err, resolve.ErrPullSecret),
+		errors.Is(err, resolve.ErrNoSignaturePolicy), errors.Is(err, resolve.ErrNotFollowed):
+		// The Application's own input is wrong; no retry will help.
 		return status.Error(codes.InvalidArgument, msg)
 	case errors.Is(err, resolve.ErrNoMatch), errors.Is(err, resolve.ErrPinNotFound):
 		return status.Error(codes.FailedPrecondition, msg)

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -46,11 +47,11 @@ func (r *Resolver) verifyGateFor(meta *repoMetadata) (*verifyGate, error) {
 		return nil, nil
 	}
 	if r.verifier == nil || !r.verifier.Has(policy) {
-		defined := "none are defined"
-		if r.verifier != nil && len(r.verifier.Names()) > 0 {
-			defined = "defined: " + strings.Join(r.verifier.Names(), ", ")
+		e := &PolicyNameError{Policy: policy}
+		if r.verifier != nil {
+			e.Defined = r.verifier.Names()
 		}
-		return nil, fmt.Errorf("verify: no signature policy %q in registries.conf signature-policies (%s); ask the Argo CD admins for the policy's name", policy, defined)
+		return nil, e
 	}
 	p, err := r.client.puller(meta.access.policy, meta.access.cred, meta.repo)
 	if err != nil {
@@ -61,3 +62,24 @@ func (r *Resolver) verifyGateFor(meta *repoMetadata) (*verifyGate, error) {
 		opts: []remote.Option{remote.Reuse(p)},
 	}, nil
 }
+
+// ErrNoSignaturePolicy: a spec's verify names no policy of registries.conf
+// (an author's mistake, not a registry's).
+var ErrNoSignaturePolicy = errors.New("no such signature policy")
+
+// PolicyNameError is a verify option naming no defined signature policy.
+type PolicyNameError struct {
+	Policy  string
+	Defined []string
+}
+
+func (e *PolicyNameError) Error() string {
+	defined := "none are defined"
+	if len(e.Defined) > 0 {
+		defined = "defined: " + strings.Join(e.Defined, ", ")
+	}
+	return fmt.Sprintf("verify: no signature policy %q in registries.conf signature-policies (%s); ask the Argo CD admins for the policy's name", e.Policy, defined)
+}
+
+// Is makes errors.Is(err, ErrNoSignaturePolicy) true.
+func (e *PolicyNameError) Is(target error) bool { return target == ErrNoSignaturePolicy }
