@@ -210,3 +210,50 @@ func TestMinAgeRepushedBaselineTag(t *testing.T) {
 		t.Fatalf("re-pushed 1.0.0: got %s held %+v, want 0.9.0 with the new 1.0.0 held back", res.Tag, res.HeldBack)
 	}
 }
+
+// TestMinAgeSameOnEveryReplica: replicas sharing Argo CD's Redis share the
+// baseline and the first-seen times, so a replica that starts later
+// renders what the first one renders and releases a tag at the same time.
+func TestMinAgeSameOnEveryReplica(t *testing.T) {
+	reg := newTestRegistry(t)
+	_, client := sharedRedis(t)
+	a := replica(t, client)
+	t0 := a.clock.Now()
+	pushTags(t, reg.host, "acme/web", t0.Add(-30*24*time.Hour), nil, "1.0.0")
+	pushTags(t, reg.host, "acme/web", t0.Add(-time.Minute), nil, "1.1.0")
+	spec := specFor(t, "web="+reg.host+"/acme/web", map[string]string{"web.min-age": "24h"})
+	ctx := context.Background()
+	if res, err := a.ResolveOne(ctx, spec); err != nil || res.Tag != "1.0.0" {
+		t.Fatalf("replica a: %s %v", res.Tag, err)
+	}
+
+	// A backdated image pushed later, seen first by a replica started
+	// later: not part of the baseline replica a took.
+	pushTags(t, reg.host, "acme/web", t0.Add(-40*24*time.Hour), nil, "1.2.0")
+	b := replica(t, client)
+	for _, r := range []*testResolver{a, b} {
+		r.clock.Advance(time.Hour)
+	}
+	a.Invalidate(reg.host + "/acme/web")
+	for name, r := range map[string]*testResolver{"a": a, "b": b} {
+		res, err := r.ResolveOne(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := map[string]string{}
+		for _, h := range res.HeldBack {
+			held[h.Tag] = h.Reason
+		}
+		if res.Tag != "1.0.0" || held["1.1.0"] != "first seen 1h ago; min-age 24h" || held["1.2.0"] == "" {
+			t.Fatalf("replica %s: %s held %v, want 1.0.0 with 1.1.0 first seen 1h ago and 1.2.0 held", name, res.Tag, held)
+		}
+	}
+	for _, r := range []*testResolver{a, b} {
+		r.clock.Advance(23 * time.Hour)
+	}
+	for name, r := range map[string]*testResolver{"a": a, "b": b} {
+		if res, err := r.ResolveOne(ctx, spec); err != nil || res.Tag != "1.1.0" {
+			t.Fatalf("replica %s at t0+24h: %s %v, want 1.1.0", name, res.Tag, err)
+		}
+	}
+}
