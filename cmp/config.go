@@ -25,6 +25,9 @@ type Config struct {
 	// Directory are the options of an application path that holds plain
 	// manifests rather than a chart (Argo CD's directory source).
 	Directory DirectoryOptions
+	// Kustomize are the options of an application path that holds a
+	// kustomization (Argo CD's spec.source.kustomize).
+	Kustomize KustomizeOptions
 
 	Namespace   string
 	KubeVersion string
@@ -64,6 +67,7 @@ type settings struct {
 	DirectoryInclude        *string            `json:"directory-include,omitempty"`
 	DirectoryExclude        *string            `json:"directory-exclude,omitempty"`
 	ImageList               *string            `json:"image-list,omitempty"`
+	kustomizeSettings
 
 	// aliasOptions are per-alias keys given at the top level, as
 	// argocd-image-updater annotations are (`<alias>.update-strategy`).
@@ -180,6 +184,9 @@ func LoadConfig(env Env, repo Repo, app string) (*Config, error) {
 		Recurse: bool(pick(params.DirectoryRecurse, file.DirectoryRecurse)),
 		Include: pick(params.DirectoryInclude, file.DirectoryInclude),
 		Exclude: pick(params.DirectoryExclude, file.DirectoryExclude),
+	}
+	if c.Kustomize, err = compileKustomizeOptions(params.kustomizeSettings, file.kustomizeSettings); err != nil {
+		return nil, err
 	}
 	if c.ReleaseName == "" {
 		c.ReleaseName = c.App.Name

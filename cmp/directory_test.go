@@ -135,7 +135,7 @@ func TestDirectoryNoWorkloadRunsTheAlias(t *testing.T) {
 	}
 }
 
-// TestDirectoryRefused: Kustomize folders, broken manifests and bad globs
+// TestDirectoryRefused: broken manifests and bad globs
 // are refused with a message naming the cause.
 func TestDirectoryRefused(t *testing.T) {
 	reg := newTestRegistry(t)
@@ -147,8 +147,6 @@ func TestDirectoryRefused(t *testing.T) {
 		env   []string
 		want  string
 	}{
-		{"kustomization.yaml", []tartest.Entry{tartest.File("apps/k/kustomization.yaml", "resources: [d.yaml]\n"), tartest.File("apps/k/d.yaml", deploy)}, nil, "Kustomize sources are not supported yet"},
-		{"Kustomization", []tartest.Entry{tartest.File("apps/k/Kustomization", "resources: [d.yaml]\n")}, nil, "Kustomize sources are not supported yet"},
 		{"broken manifest", []tartest.Entry{tartest.File("apps/k/d.yaml", deploy+"spec: [\n")}, nil, `manifests at path "apps/k": d.yaml: document 1`},
 		{"bad document after a good one", []tartest.Entry{tartest.File("apps/k/d.yaml", deploy+"---\nowners: [a]\n")}, nil, "d.yaml: document 2: not a Kubernetes object"},
 		{"two JSON objects", []tartest.Entry{tartest.File("apps/k/d.json", `{"kind":"Pod"}{"kind":"Pod"}`)}, nil, "d.json: a JSON file holds one object"},

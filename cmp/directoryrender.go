@@ -1,22 +1,31 @@
 package cmp
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
 
-// NotRunError says that no workload of a directory Application runs the
-// repository of an alias, so its resolved image was written nowhere.
+// NotRunError says that no workload of a directory or Kustomize
+// Application runs the repository of an alias, so its resolved image was
+// written nowhere.
 type NotRunError struct {
 	Alias      string
 	Repository string
 	// Path is the application path.
 	Path string
+	// Kustomize is set for a Kustomize application.
+	Kustomize bool
 }
 
 func (e *NotRunError) Error() string {
+	if e.Kustomize {
+		return fmt.Sprintf("image %q: no workload built from the kustomization at path %q runs %s (no container, or declared image field, names this repository): check the repository the alias names; when the manifests name the image otherwise (e.g. nginx for docker.io/library/nginx), set %s.%s to that name; for a custom resource ask the Argo CD admins to declare its image field (serve --image-fields); %s.check-rendered: \"false\" skips this check",
+			e.Alias, e.Path, e.Repository, e.Alias, imagespec.OptKustomizeImageName, e.Alias)
+	}
 	return fmt.Sprintf("image %q: no workload in the manifests at path %q runs %s (no container, or declared image field, names this repository): check the repository the alias names, the %s/%s/%s parameters, or ask the Argo CD admins to declare the image field of the custom resource (serve --image-fields); %s.check-rendered: \"false\" skips this check",
 		e.Alias, e.Path, e.Repository, ParamDirectoryRecurse, ParamDirectoryInclude, ParamDirectoryExclude, e.Alias)
 }
@@ -68,7 +77,7 @@ func readDirectory(repo Repo, app string, opts DirectoryOptions) (*directorySour
 // render writes the images into the workloads of the manifests (every
 // alias of a directory Application has the rewrite option) and checks
 // that each alias was written somewhere, unless it skips the check.
-func (d *directorySource) render(images []render.Image, fields []rewrite.FieldSpec) (*render.Output, error) {
+func (d *directorySource) render(_ context.Context, images []render.Image, fields []rewrite.FieldSpec) (*render.Output, error) {
 	rws := make([]rewrite.Image, 0, len(images))
 	out := &render.Output{}
 	for _, img := range images {
@@ -88,7 +97,10 @@ func (d *directorySource) render(images []render.Image, fields []rewrite.FieldSp
 			return nil, &NotRunError{Alias: img.Alias, Repository: img.Repository, Path: d.path}
 		}
 	}
-	out.Manifests = rw.Documents
+	out.Manifests, err = render.Annotate(rw.Documents, images)
+	if err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -96,8 +108,25 @@ func (d *directorySource) render(images []render.Image, fields []rewrite.FieldSp
 // form of its pin mode, as the chart render's rewrite option writes it: a
 // pinned tag, else `repo:tag`, `repo@digest` or `repo:tag@digest`.
 func directoryReference(img render.Image) (string, error) {
+	tag, digest, err := pinnedParts(img)
+	if err != nil {
+		return "", err
+	}
+	ref := img.Repository
+	if tag != "" {
+		ref += ":" + tag
+	}
+	if digest != "" {
+		ref += "@" + digest
+	}
+	return ref, nil
+}
+
+// pinnedParts are the tag and digest an alias's workloads get, by its pin
+// mode: a pinned tag alone, else the resolved tag, digest or both.
+func pinnedParts(img render.Image) (tag, digest string, err error) {
 	if img.OverrideTag != "" {
-		return img.Repository + ":" + img.OverrideTag, nil
+		return img.OverrideTag, "", nil
 	}
 	mode := img.Pin
 	if mode == "" {
@@ -109,22 +138,22 @@ func directoryReference(img render.Image) (string, error) {
 	switch mode {
 	case render.PinTag:
 		if img.Tag == "" {
-			return "", missing("tag")
+			return "", "", missing("tag")
 		}
-		return img.Repository + ":" + img.Tag, nil
+		return img.Tag, "", nil
 	case render.PinDigest:
 		if img.Digest == "" {
-			return "", missing("digest")
+			return "", "", missing("digest")
 		}
-		return img.Repository + "@" + img.Digest, nil
+		return "", img.Digest, nil
 	case render.PinTagAndDigest:
 		if img.Tag == "" {
-			return "", missing("tag")
+			return "", "", missing("tag")
 		}
 		if img.Digest == "" {
-			return "", missing("digest")
+			return "", "", missing("digest")
 		}
-		return img.Repository + ":" + img.Tag + "@" + img.Digest, nil
+		return img.Tag, img.Digest, nil
 	}
-	return "", fmt.Errorf("image %q: unknown pin %q (use tag, digest or tag+digest)", img.Alias, img.Pin)
+	return "", "", fmt.Errorf("image %q: unknown pin %q (use tag, digest or tag+digest)", img.Alias, img.Pin)
 }

@@ -26,6 +26,16 @@ const (
 	ParamDirectoryInclude        = "directory-include"
 	ParamDirectoryExclude        = "directory-exclude"
 
+	ParamKustomizeNamePrefix        = "kustomize-name-prefix"
+	ParamKustomizeNameSuffix        = "kustomize-name-suffix"
+	ParamKustomizeNamespace         = "kustomize-namespace"
+	ParamKustomizeImages            = "kustomize-images"
+	ParamKustomizeCommonLabels      = "kustomize-common-labels"
+	ParamKustomizeCommonAnnotations = "kustomize-common-annotations"
+	ParamKustomizeReplicas          = "kustomize-replicas"
+	ParamKustomizeComponents        = "kustomize-components"
+	ParamKustomizeLoadRestrictor    = "kustomize-load-restrictor"
+
 	// AnnouncedImagePrefix names the informational parameters announcing
 	// resolved tags (`image.<alias>`); they are accepted and ignored.
 	AnnouncedImagePrefix = "image."
@@ -47,8 +57,7 @@ var notNeeded = map[string]string{
 // notNeededOption are argocd-image-updater per-alias keys with no meaning
 // here.
 var notNeededOption = map[string]string{
-	"force-update":         "every configured image is resolved and written on every render",
-	"kustomize.image-name": "the plugin renders Helm charts only",
+	"force-update": "every configured image is resolved and written on every render",
 }
 
 func notNeededReason(name string) (string, bool) {
@@ -115,6 +124,16 @@ var parameterKinds = map[string]paramKind{
 	ParamDirectoryRecurse:        kindBool,
 	ParamDirectoryInclude:        kindString,
 	ParamDirectoryExclude:        kindString,
+
+	ParamKustomizeNamePrefix:        kindString,
+	ParamKustomizeNameSuffix:        kindString,
+	ParamKustomizeNamespace:         kindString,
+	ParamKustomizeImages:            kindArray,
+	ParamKustomizeCommonLabels:      kindMap,
+	ParamKustomizeCommonAnnotations: kindMap,
+	ParamKustomizeReplicas:          kindMap,
+	ParamKustomizeComponents:        kindArray,
+	ParamKustomizeLoadRestrictor:    kindString,
 }
 
 func knownParameters() string {
@@ -221,6 +240,24 @@ func (s *settings) set(name string, kind paramKind, p pluginParameter) error {
 		s.DirectoryInclude = &str
 	case ParamDirectoryExclude:
 		s.DirectoryExclude = &str
+	case ParamKustomizeNamePrefix:
+		s.NamePrefix = &str
+	case ParamKustomizeNameSuffix:
+		s.NameSuffix = &str
+	case ParamKustomizeNamespace:
+		s.Namespace = &str
+	case ParamKustomizeImages:
+		s.kustomizeSettings.Images = p.Array
+	case ParamKustomizeCommonLabels:
+		s.CommonLabels = p.Map
+	case ParamKustomizeCommonAnnotations:
+		s.CommonAnnotations = p.Map
+	case ParamKustomizeReplicas:
+		s.Replicas = p.Map
+	case ParamKustomizeComponents:
+		s.Components = p.Array
+	case ParamKustomizeLoadRestrictor:
+		s.LoadRestrictor = &str
 	case ParamSkipCRDs, ParamIgnoreMissingValueFiles, ParamDirectoryRecurse:
 		v, err := strconv.ParseBool(strings.TrimSpace(str))
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
+	"github.com/argocd-image-resolver/argocd-image-resolver/imagespec"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
@@ -116,9 +117,10 @@ type Resolution struct {
 
 	// prepared is the chart loaded for the pins, reused by Generate.
 	prepared Prepared
-	// directory is the manifests of an application path with no chart,
-	// which Generate rewrites instead of rendering a chart.
-	directory *directorySource
+	// manifests is the source of an application path that is no chart
+	// (plain manifests or a kustomization), which Generate renders
+	// instead of a chart.
+	manifests manifestSource
 }
 
 // Close gives back the loaded chart when it will not be rendered.
@@ -174,25 +176,49 @@ func (p Pipeline) Announce(ctx context.Context, cfg *Config, repo Repo, app stri
 
 func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app string, offline bool) (_ *Resolution, err error) {
 	app = path.Clean(app)
-	kind, err := detectSource(repo, app)
+	kind, kustomization, err := detectSource(repo, app)
 	if err != nil {
 		return nil, err
 	}
-	var directory *directorySource
-	if kind == sourceDirectory {
-		directory, err = readDirectory(repo, app, cfg.Directory)
+	if kind != sourceKustomize && cfg.Kustomize.isSet() {
+		return nil, inputError("the kustomize-* parameters apply to Kustomize applications only, and path %q holds no kustomization.yaml (nor kustomization.yml or Kustomization); remove them", app)
+	}
+	var (
+		manifests manifestSource
+		kust      *kustomizeSource
+	)
+	switch kind {
+	case sourceDirectory:
+		directory, err := readDirectory(repo, app, cfg.Directory)
 		if err != nil {
 			return nil, &renderError{err}
 		}
+		manifests = directory
+	case sourceKustomize:
+		if kust, err = readKustomization(repo, app, kustomization, cfg.Kustomize); err != nil {
+			return nil, &renderError{err}
+		}
+		manifests = kust
 	}
 	specs, err := cfg.Specs(p.SpecOptions...)
 	if err != nil {
 		return nil, err
 	}
-	if directory != nil {
-		// Plain manifests have no values to write: every alias is
-		// rewritten into the workloads that run it.
-		for i := range specs {
+	for i := range specs {
+		name := specs[i].Options.KustomizeImageName
+		switch {
+		case kust != nil && name != "":
+			if kust.names == nil {
+				kust.names = map[string]string{}
+			}
+			kust.names[specs[i].Alias] = name
+		case name != "":
+			return nil, inputError("image %q: option %s applies to Kustomize applications only, and path %q holds no kustomization; remove it", specs[i].Alias, imagespec.OptKustomizeImageName, app)
+		}
+		if manifests != nil {
+			// Plain manifests and kustomizations have no values to
+			// write: every alias is written into the workloads that
+			// run it.
 			specs[i].Options.Rewrite = true
 		}
 	}
@@ -222,7 +248,7 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 		pins     map[string]string
 		prepared Prepared
 	)
-	if len(specs) > 0 && directory == nil {
+	if len(specs) > 0 && manifests == nil {
 		prepared, err = p.Renderer.Prepare(ctx, req)
 		if err != nil {
 			return nil, &renderError{renderStage("loading the chart", err)}
@@ -261,7 +287,7 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 		}
 	}
 
-	res := &Resolution{Specs: specs, Request: req, prepared: prepared, directory: directory}
+	res := &Resolution{Specs: specs, Request: req, prepared: prepared, manifests: manifests}
 	res.Request.Images = make([]render.Image, 0, len(specs))
 	for _, s := range specs {
 		r, ok := byAlias[s.Alias]
@@ -305,10 +331,17 @@ func (p Pipeline) Generate(ctx context.Context, cfg *Config, repo Repo, app stri
 	if err != nil {
 		return nil, err
 	}
-	if res.directory != nil {
-		out, err := res.directory.render(res.Request.Images, p.ImageFields)
+	if res.manifests != nil {
+		stage := "writing the images into the manifests"
+		if _, ok := res.manifests.(*kustomizeSource); ok {
+			stage = "building the kustomization"
+		}
+		out, err := res.manifests.render(ctx, res.Request.Images, p.ImageFields)
 		if err != nil {
-			return nil, &renderError{atStage("writing the images into the manifests", err)}
+			if ctx.Err() != nil {
+				return nil, atStage(stage, err)
+			}
+			return nil, &renderError{atStage(stage, err)}
 		}
 		return &Generated{Resolution: *res, Output: out}, nil
 	}

@@ -1,7 +1,11 @@
 package cmp
 
 import (
+	"context"
 	"path"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/render"
+	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
 
 // sourceKind is what an application path holds.
@@ -13,29 +17,38 @@ const (
 	// sourceDirectory is a folder of plain manifests (Argo CD's directory
 	// source).
 	sourceDirectory
+	// sourceKustomize is a kustomization.
+	sourceKustomize
 )
 
+// manifestSource is an application path that is not a chart: its
+// manifests are read or built, and the resolved images written into them.
+type manifestSource interface {
+	render(ctx context.Context, images []render.Image, fields []rewrite.FieldSpec) (*render.Output, error)
+}
+
 // kustomizationFiles are the file names that make a folder a Kustomize
-// application for Argo CD.
+// application, in the order Kustomize looks for them.
 func kustomizationFiles() []string {
 	return []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 }
 
 // detectSource tells what the folder app of the repository holds, as
-// Argo CD would: a chart when it has a Chart.yaml, a Kustomize application
-// (refused) when it has a kustomization file, else plain manifests.
-func detectSource(repo Repo, app string) (sourceKind, error) {
-	if _, err := repo.stat(path.Join(app, "Chart.yaml")); err == nil {
-		return sourceChart, nil
-	}
+// Argo CD would: a Kustomize application when it has a kustomization file
+// (its name is returned), even beside a Chart.yaml; else a chart when it
+// has a Chart.yaml; else plain manifests.
+func detectSource(repo Repo, app string) (sourceKind, string, error) {
 	for _, name := range kustomizationFiles() {
-		if _, err := repo.stat(path.Join(app, name)); err == nil {
-			return 0, inputError("no Helm chart at path %q (Chart.yaml not found) but a Kustomize application (%s): Kustomize sources are not supported yet; the image-resolver plugin renders Helm charts and folders of plain manifests", app, name)
+		if info, err := repo.stat(path.Join(app, name)); err == nil && !info.IsDir() {
+			return sourceKustomize, name, nil
 		}
+	}
+	if _, err := repo.stat(path.Join(app, "Chart.yaml")); err == nil {
+		return sourceChart, "", nil
 	}
 	info, err := repo.stat(app)
 	if err != nil || !info.IsDir() {
-		return 0, inputError("no Helm chart at path %q: Chart.yaml not found, and the path is not a folder of manifests", app)
+		return 0, "", inputError("no Helm chart at path %q: Chart.yaml not found, and the path is not a folder of manifests", app)
 	}
-	return sourceDirectory, nil
+	return sourceDirectory, "", nil
 }

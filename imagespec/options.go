@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // UpdaterPrefix is the annotation prefix of argocd-image-updater. Option
@@ -58,6 +60,10 @@ const (
 	OptFollowMinAge    = "follow-min-age"
 	OptAnnotate        = "annotate"
 	OptRewrite         = "rewrite"
+	// OptKustomizeImageName is argocd-image-updater's kustomize.image-name:
+	// the image name a Kustomize application's manifests use, which the
+	// resolved image replaces when it differs from the spec's repository.
+	OptKustomizeImageName = "kustomize.image-name"
 )
 
 // Sources of a candidate's age for min-age.
@@ -127,6 +133,11 @@ type Options struct {
 	HelmImageSpec   string `json:"helmImageSpec,omitempty"`
 	HelmImageShasum string `json:"helmImageShasum,omitempty"`
 	HelmOverrideTag string `json:"helmOverrideTag,omitempty"`
+
+	// KustomizeImageName (kustomize.image-name) is the name of the image
+	// in a Kustomize application's manifests (the `name` of its
+	// kustomization images entry); empty means the spec's repository.
+	KustomizeImageName string `json:"kustomizeImageName,omitempty"`
 }
 
 // Paused reports whether ignore-tags holds "*": the image is not updated.
@@ -170,7 +181,7 @@ func sortedOptionNames() []string {
 		OptHelmImageShasum, OptHelmOverrideTag, OptOverrideTag, OptPin,
 		OptStrictSemver, OptHelmCreatePaths, OptCheckRendered,
 		OptMinAge, OptMinAgeSource, OptVerify, OptFollow, OptFollowMinAge, OptAnnotate,
-		OptRewrite,
+		OptRewrite, OptKustomizeImageName,
 	}
 	sort.Strings(names)
 	return names
@@ -399,6 +410,12 @@ func applyOptions(spec *Spec, values map[string]string, defaults defaults) error
 			if rw, ok := flag(o, v); ok {
 				opts.Rewrite = rw
 			}
+		case OptKustomizeImageName:
+			if _, err := name.NewRepository(v); err != nil {
+				bad(o, v, fmt.Errorf("not an image name without tag or digest, as the manifests write it (e.g. nginx or ghcr.io/acme/web): %w", err))
+				continue
+			}
+			opts.KustomizeImageName = v
 		}
 	}
 	if opts.Pin == "" {

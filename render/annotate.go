@@ -28,12 +28,12 @@ func AnnotationKey(alias string) (string, error) {
 	return key, nil
 }
 
-// annotate writes each annotated image's Annotation into the
+// Annotate writes each annotated image's Annotation into the
 // metadata.annotations of every workload whose containers run the image's
 // repository. Documents it changes are written back in sigs.k8s.io/yaml's
 // canonical form (sorted keys), which is the same for the same input, so
 // two renders of one resolution stay byte-identical.
-func annotate(manifests []string, images []Image) ([]string, error) {
+func Annotate(manifests []string, images []Image) ([]string, error) {
 	type ann struct{ key, value, repo string }
 	var anns []ann
 	for _, img := range images {

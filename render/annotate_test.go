@@ -16,7 +16,7 @@ func TestAnnotate(t *testing.T) {
 		{Alias: "api", Repository: "ghcr.io/acme/api"},
 	}
 	in := []string{deploy, cron, cm, other}
-	out, err := annotate(in, images)
+	out, err := Annotate(in, images)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestAnnotate(t *testing.T) {
 	if out[2] != cm || out[3] != other {
 		t.Errorf("a ConfigMap and a workload of an image not annotated must stay as they are:\n%s\n%s", out[2], out[3])
 	}
-	again, err := annotate(in, images)
+	again, err := Annotate(in, images)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestAnnotate(t *testing.T) {
 		}
 	}
 
-	if _, err := annotate(in, []Image{{Alias: strings.Repeat("a", 60), Repository: "ghcr.io/acme/web", Annotation: "x"}}); err == nil || !strings.Contains(err.Error(), "use a shorter alias") {
+	if _, err := Annotate(in, []Image{{Alias: strings.Repeat("a", 60), Repository: "ghcr.io/acme/web", Annotation: "x"}}); err == nil || !strings.Contains(err.Error(), "use a shorter alias") {
 		t.Fatalf("long alias: err = %v", err)
 	}
 }

@@ -270,7 +270,7 @@ func (p *Prepared) render(images []Image) (*Output, error) {
 	if err := verifyRendered(out.Manifests, expects, report); err != nil {
 		return nil, atStage(StageVerify, err)
 	}
-	if out.Manifests, err = annotate(out.Manifests, images); err != nil {
+	if out.Manifests, err = Annotate(out.Manifests, images); err != nil {
 		return nil, atStage(StageInject, err)
 	}
 	return out, nil

@@ -1,0 +1,276 @@
+package cmp
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/render"
+	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
+)
+
+// KustomizeOptions are the options of an application path that holds a
+// kustomization, those of Argo CD's spec.source.kustomize, compiled. They
+// change the application's kustomization as `kustomize edit` does in
+// Argo CD, before the build.
+type KustomizeOptions struct {
+	NamePrefix string
+	NameSuffix string
+	Namespace  string
+	// Images are set in the kustomization's images, before the resolved
+	// ones (which win for the same name).
+	Images            []types.Image
+	CommonLabels      map[string]string
+	CommonAnnotations map[string]string
+	Replicas          []types.Replica
+	Components        []string
+	// LoadRestrictions is LoadRestrictionsNone, or unset for Kustomize's
+	// default, LoadRestrictionsRootOnly; either way a build reads only the
+	// repository.
+	LoadRestrictions types.LoadRestrictions
+}
+
+// isSet reports whether any option is given, for refusing them on
+// applications that are not Kustomize ones.
+func (o KustomizeOptions) isSet() bool {
+	return o.NamePrefix != "" || o.NameSuffix != "" || o.Namespace != "" || len(o.Images) > 0 ||
+		len(o.CommonLabels) > 0 || len(o.CommonAnnotations) > 0 || len(o.Replicas) > 0 ||
+		len(o.Components) > 0 || o.LoadRestrictions != types.LoadRestrictionsUnknown
+}
+
+// kustomizeSettings are the kustomize-* parameters as given.
+type kustomizeSettings struct {
+	NamePrefix        *string            `json:"kustomize-name-prefix,omitempty"`
+	NameSuffix        *string            `json:"kustomize-name-suffix,omitempty"`
+	Namespace         *string            `json:"kustomize-namespace,omitempty"`
+	Images            *[]string          `json:"kustomize-images,omitempty"`
+	CommonLabels      *map[string]string `json:"kustomize-common-labels,omitempty"`
+	CommonAnnotations *map[string]string `json:"kustomize-common-annotations,omitempty"`
+	Replicas          *map[string]string `json:"kustomize-replicas,omitempty"`
+	Components        *[]string          `json:"kustomize-components,omitempty"`
+	LoadRestrictor    *string            `json:"kustomize-load-restrictor,omitempty"`
+}
+
+// compileKustomizeOptions checks and compiles the kustomize-* settings,
+// parameters winning over the repository file's.
+func compileKustomizeOptions(params, file kustomizeSettings) (KustomizeOptions, error) {
+	o := KustomizeOptions{
+		NamePrefix:        pick(params.NamePrefix, file.NamePrefix),
+		NameSuffix:        pick(params.NameSuffix, file.NameSuffix),
+		Namespace:         pick(params.Namespace, file.Namespace),
+		CommonLabels:      pick(params.CommonLabels, file.CommonLabels),
+		CommonAnnotations: pick(params.CommonAnnotations, file.CommonAnnotations),
+		Components:        pick(params.Components, file.Components),
+	}
+	for _, entry := range pick(params.Images, file.Images) {
+		img, err := parseKustomizeImage(entry)
+		if err != nil {
+			return o, inputError("parameter %s: %v", ParamKustomizeImages, err)
+		}
+		o.Images = setKustomizeImage(o.Images, img)
+	}
+	replicas := pick(params.Replicas, file.Replicas)
+	for _, name := range slices.Sorted(maps.Keys(replicas)) {
+		count, err := strconv.ParseInt(strings.TrimSpace(replicas[name]), 10, 32)
+		if err != nil || count < 0 {
+			return o, inputError("parameter %s: %q: the count %q is not a whole number of replicas", ParamKustomizeReplicas, name, replicas[name])
+		}
+		o.Replicas = append(o.Replicas, types.Replica{Name: name, Count: count})
+	}
+	for _, c := range o.Components {
+		if isRemoteReference(c) {
+			return o, inputError("parameter %s: %q is a remote reference: components must be folders of the Application's repository", ParamKustomizeComponents, c)
+		}
+	}
+	switch r := pick(params.LoadRestrictor, file.LoadRestrictor); r {
+	case "", types.LoadRestrictionsRootOnly.String():
+	case types.LoadRestrictionsNone.String():
+		o.LoadRestrictions = types.LoadRestrictionsNone
+	default:
+		return o, inputError("parameter %s: %q is not a load restrictor (use %s or %s)", ParamKustomizeLoadRestrictor, r, types.LoadRestrictionsRootOnly, types.LoadRestrictionsNone)
+	}
+	return o, nil
+}
+
+// KustomizeError is a failed Kustomize build of an application path.
+type KustomizeError struct {
+	Path string
+	Err  error
+}
+
+func (e *KustomizeError) Error() string {
+	return fmt.Sprintf("kustomization at path %q: %v", e.Path, e.Err)
+}
+
+func (e *KustomizeError) Unwrap() error { return e.Err }
+
+// kustomizeSource is the kustomization of an application path, with the
+// Application's options applied, read when its images are resolved and
+// built when it is rendered.
+type kustomizeSource struct {
+	repo Repo
+	path string
+	// file is the kustomization's path in the repository.
+	file   string
+	k      types.Kustomization
+	limits types.LoadRestrictions
+	// names are the manifests' names of the aliases that set
+	// kustomize.image-name.
+	names map[string]string
+}
+
+// readKustomization reads the kustomization named file in the folder app
+// and applies the options to it.
+func readKustomization(repo Repo, app, name string, opts KustomizeOptions) (*kustomizeSource, error) {
+	file := path.Join(app, name)
+	data, err := repo.readFile(file)
+	if err != nil {
+		return nil, &KustomizeError{Path: app, Err: fmt.Errorf("reading %s: %w", name, err)}
+	}
+	if err := guardKustomizeFile("/"+file, data); err != nil {
+		return nil, &KustomizeError{Path: app, Err: err}
+	}
+	src := &kustomizeSource{repo: repo, path: app, file: file, limits: types.LoadRestrictionsRootOnly}
+	if opts.LoadRestrictions == types.LoadRestrictionsNone {
+		src.limits = types.LoadRestrictionsNone
+	}
+	if err := src.k.Unmarshal(data); err != nil {
+		return nil, &KustomizeError{Path: app, Err: fmt.Errorf("%s: %w", name, err)}
+	}
+	k := &src.k
+	if opts.NamePrefix != "" {
+		k.NamePrefix = opts.NamePrefix
+	}
+	if opts.NameSuffix != "" {
+		k.NameSuffix = opts.NameSuffix
+	}
+	if opts.Namespace != "" {
+		k.Namespace = opts.Namespace
+	}
+	for _, img := range opts.Images {
+		k.Images = setKustomizeImage(k.Images, img)
+	}
+	for _, r := range opts.Replicas {
+		i := slices.IndexFunc(k.Replicas, func(have types.Replica) bool { return have.Name == r.Name })
+		if i < 0 {
+			k.Replicas = append(k.Replicas, r)
+		} else {
+			k.Replicas[i] = r
+		}
+	}
+	if len(opts.CommonLabels) > 0 {
+		k.CommonLabels = merged(k.CommonLabels, opts.CommonLabels)
+	}
+	if len(opts.CommonAnnotations) > 0 {
+		k.CommonAnnotations = merged(k.CommonAnnotations, opts.CommonAnnotations)
+	}
+	for _, c := range opts.Components {
+		if !slices.Contains(k.Components, c) {
+			k.Components = append(k.Components, c)
+		}
+	}
+	return src, nil
+}
+
+func merged(base, over map[string]string) map[string]string {
+	out := maps.Clone(base)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, over)
+	return out
+}
+
+// kustomizeImage is the images entry of one resolved image: the
+// manifests' name for it (the alias's kustomize.image-name, or its
+// repository), renamed to the repository when they differ, with the tag
+// and digest of its pin mode.
+func kustomizeImage(img render.Image, name string) (types.Image, error) {
+	tag, digest, err := pinnedParts(img)
+	if err != nil {
+		return types.Image{}, err
+	}
+	entry := types.Image{Name: img.Repository, NewTag: tag, Digest: digest}
+	if name != "" && name != img.Repository {
+		entry.Name, entry.NewName = name, img.Repository
+	}
+	return entry, nil
+}
+
+// render builds the kustomization with the resolved images set in its
+// images (Kustomize's image transformer writes them), then writes them
+// into the image fields the admins declared for custom resources and
+// checks that each alias was written somewhere, unless it skips the
+// check.
+func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fields []rewrite.FieldSpec) (*render.Output, error) {
+	k := s.k
+	k.Images = slices.Clone(k.Images)
+	out := &render.Output{}
+	rws := make([]rewrite.Image, 0, len(images))
+	for _, img := range images {
+		entry, err := kustomizeImage(img, s.names[img.Alias])
+		if err != nil {
+			return nil, err
+		}
+		k.Images = setKustomizeImage(k.Images, entry)
+		ref, err := directoryReference(img)
+		if err != nil {
+			return nil, err
+		}
+		rws = append(rws, rewrite.Image{Repository: img.Repository, Reference: ref})
+		out.Injections = append(out.Injections, render.Injection{Alias: img.Alias, Pinned: img.OverrideTag != "", Values: map[string]string{}})
+	}
+	edited, err := yaml.Marshal(&k)
+	if err != nil {
+		return nil, &KustomizeError{Path: s.path, Err: fmt.Errorf("writing the images into %s: %w", path.Base(s.file), err)}
+	}
+	fsys := &kustomizeFS{
+		ctx:    ctx,
+		repo:   s.repo,
+		app:    s.path,
+		edited: map[string][]byte{"/" + s.file: edited},
+		guard:  guardKustomizeFile,
+	}
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = s.limits
+	// As the kustomize program orders its output when the kustomization
+	// sets no sortOptions (Argo CD runs the program).
+	opts.Reorder = krusty.ReorderOptionUnspecified
+	m, err := krusty.MakeKustomizer(opts).Run(fsys, "/"+s.path)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, &KustomizeError{Path: s.path, Err: err}
+	}
+	docs := make([]string, 0, m.Size())
+	for _, r := range m.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			return nil, &KustomizeError{Path: s.path, Err: fmt.Errorf("writing %s: %w", r.CurId(), err)}
+		}
+		docs = append(docs, string(y))
+	}
+	rw, err := rewrite.Rewrite(docs, rws, fields)
+	if err != nil {
+		return nil, err
+	}
+	for i, img := range images {
+		if rw.Written[i] == 0 && !img.SkipRenderedCheck {
+			return nil, &NotRunError{Alias: img.Alias, Repository: img.Repository, Path: s.path, Kustomize: true}
+		}
+	}
+	out.Manifests, err = render.Annotate(rw.Documents, images)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
