@@ -70,7 +70,8 @@ FUZZMINIMIZE ?= 100x
 FUZZ_TARGETS ?= imagespec:FuzzParseSpecs webhookpayload:FuzzParseWebhook \
 	registriesconf:FuzzParseRegistriesConfig untar:FuzzExtract \
 	valuepath:FuzzParsePath egress:FuzzParsePattern \
-	sigverify:FuzzParseSimpleSigning rewrite:FuzzRewrite
+	sigverify:FuzzParseSimpleSigning rewrite:FuzzRewrite \
+	kustomization:FuzzParseImage kustomization:FuzzGuard
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/kustomization"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 )
 
@@ -27,7 +28,7 @@ type Config struct {
 	Directory DirectoryOptions
 	// Kustomize are the options of an application path that holds a
 	// kustomization (Argo CD's spec.source.kustomize).
-	Kustomize KustomizeOptions
+	Kustomize kustomization.Options
 
 	Namespace   string
 	KubeVersion string

@@ -13,38 +13,10 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/yaml"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/kustomization"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
-
-// KustomizeOptions are the options of an application path that holds a
-// kustomization, those of Argo CD's spec.source.kustomize, compiled. They
-// change the application's kustomization as `kustomize edit` does in
-// Argo CD, before the build.
-type KustomizeOptions struct {
-	NamePrefix string
-	NameSuffix string
-	Namespace  string
-	// Images are set in the kustomization's images, before the resolved
-	// ones (which win for the same name).
-	Images            []types.Image
-	CommonLabels      map[string]string
-	CommonAnnotations map[string]string
-	Replicas          []types.Replica
-	Components        []string
-	// LoadRestrictions is LoadRestrictionsNone, or unset for Kustomize's
-	// default, LoadRestrictionsRootOnly; either way a build reads only the
-	// repository.
-	LoadRestrictions types.LoadRestrictions
-}
-
-// isSet reports whether any option is given, for refusing them on
-// applications that are not Kustomize ones.
-func (o KustomizeOptions) isSet() bool {
-	return o.NamePrefix != "" || o.NameSuffix != "" || o.Namespace != "" || len(o.Images) > 0 ||
-		len(o.CommonLabels) > 0 || len(o.CommonAnnotations) > 0 || len(o.Replicas) > 0 ||
-		len(o.Components) > 0 || o.LoadRestrictions != types.LoadRestrictionsUnknown
-}
 
 // kustomizeSettings are the kustomize-* parameters as given.
 type kustomizeSettings struct {
@@ -61,8 +33,8 @@ type kustomizeSettings struct {
 
 // compileKustomizeOptions checks and compiles the kustomize-* settings,
 // parameters winning over the repository file's.
-func compileKustomizeOptions(params, file kustomizeSettings) (KustomizeOptions, error) {
-	o := KustomizeOptions{
+func compileKustomizeOptions(params, file kustomizeSettings) (kustomization.Options, error) {
+	o := kustomization.Options{
 		NamePrefix:        pick(params.NamePrefix, file.NamePrefix),
 		NameSuffix:        pick(params.NameSuffix, file.NameSuffix),
 		Namespace:         pick(params.Namespace, file.Namespace),
@@ -71,11 +43,11 @@ func compileKustomizeOptions(params, file kustomizeSettings) (KustomizeOptions, 
 		Components:        pick(params.Components, file.Components),
 	}
 	for _, entry := range pick(params.Images, file.Images) {
-		img, err := parseKustomizeImage(entry)
+		img, err := kustomization.ParseImage(entry)
 		if err != nil {
 			return o, inputError("parameter %s: %v", ParamKustomizeImages, err)
 		}
-		o.Images = setKustomizeImage(o.Images, img)
+		o.Images = kustomization.SetImage(o.Images, img)
 	}
 	replicas := pick(params.Replicas, file.Replicas)
 	for _, name := range slices.Sorted(maps.Keys(replicas)) {
@@ -86,7 +58,7 @@ func compileKustomizeOptions(params, file kustomizeSettings) (KustomizeOptions, 
 		o.Replicas = append(o.Replicas, types.Replica{Name: name, Count: count})
 	}
 	for _, c := range o.Components {
-		if isRemoteReference(c) {
+		if kustomization.IsRemoteReference(c) {
 			return o, inputError("parameter %s: %q is a remote reference: components must be folders of the Application's repository", ParamKustomizeComponents, c)
 		}
 	}
@@ -127,66 +99,23 @@ type kustomizeSource struct {
 	names map[string]string
 }
 
-// readKustomization reads the kustomization named file in the folder app
-// and applies the options to it.
-func readKustomization(repo Repo, app, name string, opts KustomizeOptions) (*kustomizeSource, error) {
+// readKustomization reads the kustomization named name in the folder
+// app and applies the options to it.
+func readKustomization(repo Repo, app, name string, opts kustomization.Options) (*kustomizeSource, error) {
 	file := path.Join(app, name)
 	data, err := repo.readFile(file)
 	if err != nil {
 		return nil, &KustomizeError{Path: app, Err: fmt.Errorf("reading %s: %w", name, err)}
 	}
-	if err := guardKustomizeFile("/"+file, data); err != nil {
+	if err := kustomization.Guard(file, data); err != nil {
 		return nil, &KustomizeError{Path: app, Err: err}
 	}
-	src := &kustomizeSource{repo: repo, path: app, file: file, limits: types.LoadRestrictionsRootOnly}
-	if opts.LoadRestrictions == types.LoadRestrictionsNone {
-		src.limits = types.LoadRestrictionsNone
-	}
+	src := &kustomizeSource{repo: repo, path: app, file: file, limits: opts.Restrictions()}
 	if err := src.k.Unmarshal(data); err != nil {
 		return nil, &KustomizeError{Path: app, Err: fmt.Errorf("%s: %w", name, err)}
 	}
-	k := &src.k
-	if opts.NamePrefix != "" {
-		k.NamePrefix = opts.NamePrefix
-	}
-	if opts.NameSuffix != "" {
-		k.NameSuffix = opts.NameSuffix
-	}
-	if opts.Namespace != "" {
-		k.Namespace = opts.Namespace
-	}
-	for _, img := range opts.Images {
-		k.Images = setKustomizeImage(k.Images, img)
-	}
-	for _, r := range opts.Replicas {
-		i := slices.IndexFunc(k.Replicas, func(have types.Replica) bool { return have.Name == r.Name })
-		if i < 0 {
-			k.Replicas = append(k.Replicas, r)
-		} else {
-			k.Replicas[i] = r
-		}
-	}
-	if len(opts.CommonLabels) > 0 {
-		k.CommonLabels = merged(k.CommonLabels, opts.CommonLabels)
-	}
-	if len(opts.CommonAnnotations) > 0 {
-		k.CommonAnnotations = merged(k.CommonAnnotations, opts.CommonAnnotations)
-	}
-	for _, c := range opts.Components {
-		if !slices.Contains(k.Components, c) {
-			k.Components = append(k.Components, c)
-		}
-	}
+	opts.Apply(&src.k)
 	return src, nil
-}
-
-func merged(base, over map[string]string) map[string]string {
-	out := maps.Clone(base)
-	if out == nil {
-		out = map[string]string{}
-	}
-	maps.Copy(out, over)
-	return out
 }
 
 // kustomizeImage is the images entry of one resolved image: the
@@ -220,7 +149,7 @@ func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fie
 		if err != nil {
 			return nil, err
 		}
-		k.Images = setKustomizeImage(k.Images, entry)
+		k.Images = kustomization.SetImage(k.Images, entry)
 		ref, err := directoryReference(img)
 		if err != nil {
 			return nil, err
@@ -237,7 +166,7 @@ func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fie
 		repo:   s.repo,
 		app:    s.path,
 		edited: map[string][]byte{"/" + s.file: edited},
-		guard:  guardKustomizeFile,
+		guard:  kustomization.Guard,
 	}
 	opts := krusty.MakeDefaultOptions()
 	opts.LoadRestrictions = s.limits
@@ -248,6 +177,10 @@ func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fie
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
+		}
+		if fsys.refused != nil {
+			// The cause, rather than what Kustomize made of it.
+			err = fsys.refused
 		}
 		return nil, &KustomizeError{Path: s.path, Err: err}
 	}

@@ -18,7 +18,7 @@ import (
 // reference loads the base again: without a bound a small repository
 // builds into millions of resources.
 const (
-	MaxKustomizeReads     = 10000
+	MaxKustomizeReads     = 4000
 	MaxKustomizeReadBytes = 256 << 20
 )
 
@@ -57,9 +57,13 @@ type kustomizeFS struct {
 	repo   Repo
 	app    string
 	edited map[string][]byte
-	guard  func(abs string, data []byte) error
-	reads  int
-	bytes  int64
+	// guard screens each file read (its path in the repository).
+	guard func(file string, data []byte) error
+	reads int
+	bytes int64
+	// refused is the first read refused by the bounds or the guard:
+	// Kustomize does not always pass the error on as it is.
+	refused error
 }
 
 var _ filesys.FileSystem = (*kustomizeFS)(nil)
@@ -169,10 +173,15 @@ func (k *kustomizeFS) ReadFile(p string) ([]byte, error) {
 	}
 	k.reads++
 	k.bytes += int64(len(data))
-	if k.reads > MaxKustomizeReads || k.bytes > MaxKustomizeReadBytes {
-		return nil, &KustomizeLimitError{Path: k.app, Reads: k.reads, Bytes: k.bytes}
+	if k.refused != nil {
+		return nil, k.refused
 	}
-	if err := k.guard(a, data); err != nil {
+	if k.reads > MaxKustomizeReads || k.bytes > MaxKustomizeReadBytes {
+		k.refused = &KustomizeLimitError{Path: k.app, Reads: k.reads, Bytes: k.bytes}
+		return nil, k.refused
+	}
+	if err := k.guard(k.rel(a), data); err != nil {
+		k.refused = err
 		return nil, err
 	}
 	return data, nil

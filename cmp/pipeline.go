@@ -180,7 +180,7 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 	if err != nil {
 		return nil, err
 	}
-	if kind != sourceKustomize && cfg.Kustomize.isSet() {
+	if kind != sourceKustomize && cfg.Kustomize.IsSet() {
 		return nil, inputError("the kustomize-* parameters apply to Kustomize applications only, and path %q holds no kustomization.yaml (nor kustomization.yml or Kustomization); remove them", app)
 	}
 	var (

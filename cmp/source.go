@@ -4,6 +4,7 @@ import (
 	"context"
 	"path"
 
+	"github.com/argocd-image-resolver/argocd-image-resolver/kustomization"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/rewrite"
 )
@@ -27,18 +28,12 @@ type manifestSource interface {
 	render(ctx context.Context, images []render.Image, fields []rewrite.FieldSpec) (*render.Output, error)
 }
 
-// kustomizationFiles are the file names that make a folder a Kustomize
-// application, in the order Kustomize looks for them.
-func kustomizationFiles() []string {
-	return []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
-}
-
 // detectSource tells what the folder app of the repository holds, as
 // Argo CD would: a Kustomize application when it has a kustomization file
 // (its name is returned), even beside a Chart.yaml; else a chart when it
 // has a Chart.yaml; else plain manifests.
 func detectSource(repo Repo, app string) (sourceKind, string, error) {
-	for _, name := range kustomizationFiles() {
+	for _, name := range kustomization.FileNames() {
 		if info, err := repo.stat(path.Join(app, name)); err == nil && !info.IsDir() {
 			return sourceKustomize, name, nil
 		}

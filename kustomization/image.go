@@ -1,4 +1,4 @@
-package cmp
+package kustomization
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 )
 
-// parseKustomizeImage reads one entry of the kustomize-images parameter,
-// in the form of Argo CD's spec.source.kustomize.images and of
-// `kustomize edit set image`: `[name=]newName[:newTag][@digest]`. Without
-// `name=` the entry keeps the name and changes the tag or digest.
-func parseKustomizeImage(entry string) (types.Image, error) {
+// ParseImage reads an image override in the form of Argo CD's
+// spec.source.kustomize.images and of `kustomize edit set image`:
+// `[name=]newName[:newTag][@digest]`. Without `name=` the entry keeps the
+// name and changes the tag or digest.
+func ParseImage(entry string) (types.Image, error) {
 	s := strings.TrimSpace(entry)
 	var img types.Image
 	name, rest, renamed := strings.Cut(s, "=")
@@ -25,7 +25,7 @@ func parseKustomizeImage(entry string) (types.Image, error) {
 		}
 		img.Digest = digest
 	}
-	newName, tag := splitImageTag(ref)
+	newName, tag := splitTag(ref)
 	if newName == "" {
 		return img, fmt.Errorf("image %q: no image name; write [name=]newName[:newTag][@digest]", entry)
 	}
@@ -39,15 +39,15 @@ func parseKustomizeImage(entry string) (types.Image, error) {
 	} else {
 		img.Name = newName
 	}
-	if strings.ContainsAny(img.Name+img.NewName+img.NewTag, " \t\n@=") {
+	if strings.ContainsAny(img.Name+img.NewName+img.NewTag, " \t\r\n@=") {
 		return img, fmt.Errorf("image %q: names and tags may not hold spaces, '@' or '='", entry)
 	}
 	return img, nil
 }
 
-// splitImageTag splits ref at the colon of its tag: a colon after the
-// last slash (a colon before it belongs to a registry's port).
-func splitImageTag(ref string) (name, tag string) {
+// splitTag splits ref at the colon of its tag: a colon after the last
+// slash (a colon before it belongs to a registry's port).
+func splitTag(ref string) (name, tag string) {
 	i := strings.LastIndex(ref, ":")
 	if i < 0 || strings.LastIndex(ref, "/") > i {
 		return ref, ""
@@ -55,11 +55,11 @@ func splitImageTag(ref string) (name, tag string) {
 	return ref[:i], ref[i+1:]
 }
 
-// setKustomizeImage sets img in the images of a kustomization as
-// `kustomize edit set image` does: an entry with the same name is
-// updated, a new tag or digest replacing both the old tag and digest;
-// else img is appended.
-func setKustomizeImage(images []types.Image, img types.Image) []types.Image {
+// SetImage sets img in the images of a kustomization as `kustomize edit
+// set image` does: an entry with the same name is updated, a new tag or
+// digest replacing both the old tag and digest (and a tag suffix); else
+// img is appended.
+func SetImage(images []types.Image, img types.Image) []types.Image {
 	for i := range images {
 		if images[i].Name != img.Name {
 			continue

@@ -1,19 +1,20 @@
-package cmp
+package kustomization
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"path"
-	"slices"
-	"strings"
+	"unicode/utf8"
 
-	"sigs.k8s.io/yaml"
+	"gopkg.in/yaml.v3"
 )
 
 // RemoteReferenceError says that a kustomization names a remote base or
 // file (a git repository or an http URL). Kustomize would clone or fetch
 // it itself, with the git program and its own HTTP client, outside the
-// plugin's connection rules, so the plugin refuses it.
+// plugin's connection rules.
 type RemoteReferenceError struct {
 	// File is the kustomization, or the generator or transformer
 	// configuration, that names it (a path in the repository).
@@ -37,6 +38,20 @@ func (e *HelmChartsError) Error() string {
 	return fmt.Sprintf("%s: helmCharts are not supported: Kustomize would run a helm program, which the image-resolver plugin never does; point the Application at the chart itself (the plugin renders Helm charts with its own Helm library), or render the charts into the repository", e.File)
 }
 
+// UnscreenedError says that a kustomization, or a file that configures
+// a built-in generator or transformer, could not be read to check what it
+// names.
+type UnscreenedError struct {
+	File string
+	Err  error
+}
+
+func (e *UnscreenedError) Error() string {
+	return fmt.Sprintf("%s: not valid YAML (%v): the plugin checks what each kustomization names before Kustomize reads it; fix the file (duplicate keys are refused)", e.File, e.Err)
+}
+
+func (e *UnscreenedError) Unwrap() error { return e.Err }
+
 // loadedKey reports whether Kustomize reads the values of the key k (in a
 // kustomization, or in the configuration of a built-in generator or
 // transformer) as paths of files or folders to load, or as inline
@@ -56,57 +71,35 @@ func helmKey(k string) bool {
 	return k == "helmCharts" || k == "helmChartInflationGenerator" || k == "helmGlobals"
 }
 
-// isRemoteReference reports whether Kustomize would take s as a remote
-// git repository or http URL rather than a path in the repository. It is
-// wider than Kustomize's own parsing on purpose: anything with a scheme,
-// the go-getter `git::` prefix, an SCP-style `user@host:` or the github.com
-// host counts.
-func isRemoteReference(s string) bool {
-	s = strings.TrimSpace(s)
-	if _, file, ok := strings.Cut(s, "="); ok && !strings.Contains(s, "://") {
-		// key=path of generator files.
-		s = file
-	}
-	if strings.Contains(s, "://") {
-		return true
-	}
-	lower := strings.ToLower(s)
-	if strings.HasPrefix(lower, "git::") || strings.HasPrefix(lower, "github.com/") || strings.HasPrefix(lower, "github.com:") {
-		return true
-	}
-	user, _, ok := strings.Cut(s, "@")
-	if !ok || user == "" || !isLetter(user[0]) {
-		return false
-	}
-	for _, c := range []byte(user) {
-		if !isLetter(c) && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
-
-// guardKustomizeFile screens a file a Kustomize build reads (abs is its
-// path from the repository's root): a kustomization, or a document that
-// configures a built-in generator or transformer (apiVersion builtin),
-// must not name remote references nor Helm charts. Other files are
-// resources and pass as they are.
-func guardKustomizeFile(abs string, data []byte) error {
-	file := strings.TrimPrefix(abs, "/")
-	isKustomization := slices.Contains(kustomizationFiles(), path.Base(abs))
+// Guard screens a file a Kustomize build reads (file is its path in the
+// repository): a kustomization, or a document that configures a built-in
+// generator or transformer (apiVersion builtin), must name no remote
+// reference and no Helm chart. Other files are resources and pass, as do
+// documents that are not YAML objects (Kustomize reports those).
+func Guard(file string, data []byte) error {
+	isKustomization := IsFileName(path.Base(file))
 	if !isKustomization && !bytes.Contains(data, []byte("builtin")) {
 		return nil
 	}
-	docs, err := manifestDocuments(file, data)
-	if err != nil {
-		// Kustomize reports what is wrong with it.
-		return nil
+	if !utf8.Valid(data) {
+		// Other encodings (UTF-16 with its byte order mark) may read
+		// differently here and in Kustomize.
+		return &UnscreenedError{File: file, Err: errors.New("not UTF-8")}
 	}
-	for _, doc := range docs {
-		var obj map[string]interface{}
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil || obj == nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc interface{}
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			// What cannot be screened is refused: Kustomize's own
+			// parsers accept some YAML (duplicate keys) this one does not.
+			return &UnscreenedError{File: file, Err: err}
+		}
+		obj, ok := doc.(map[string]interface{})
+		if !ok {
 			continue
 		}
 		if !isKustomization {
@@ -117,16 +110,15 @@ func guardKustomizeFile(abs string, data []byte) error {
 				return &HelmChartsError{File: file}
 			}
 		}
-		if err := screenLoaded(file, obj, ""); err != nil {
+		if err := screen(file, obj, ""); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
-// screenLoaded walks v, checking the string values under loaded keys
-// (key is the nearest such key above v, or "").
-func screenLoaded(file string, v interface{}, key string) error {
+// screen walks v, checking the string values under loaded keys (key is
+// the nearest such key above v, or "").
+func screen(file string, v interface{}, key string) error {
 	switch v := v.(type) {
 	case map[string]interface{}:
 		for k, child := range v {
@@ -137,18 +129,18 @@ func screenLoaded(file string, v interface{}, key string) error {
 			if loadedKey(k) {
 				under = k
 			}
-			if err := screenLoaded(file, child, under); err != nil {
+			if err := screen(file, child, under); err != nil {
 				return err
 			}
 		}
 	case []interface{}:
 		for _, child := range v {
-			if err := screenLoaded(file, child, key); err != nil {
+			if err := screen(file, child, key); err != nil {
 				return err
 			}
 		}
 	case string:
-		if key != "" && isRemoteReference(v) {
+		if key != "" && IsRemoteReference(v) {
 			return &RemoteReferenceError{File: file, Key: key, Value: v}
 		}
 	}

@@ -1,0 +1,92 @@
+package kustomization
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/api/types"
+)
+
+func TestParseImage(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want types.Image
+		err  string
+	}{
+		{"nginx:1.27", types.Image{Name: "nginx", NewTag: "1.27"}, ""},
+		{"nginx", types.Image{Name: "nginx"}, ""},
+		{"nginx@sha256:abc", types.Image{Name: "nginx", Digest: "sha256:abc"}, ""},
+		{"nginx=mirror.example/nginx:1.28", types.Image{Name: "nginx", NewName: "mirror.example/nginx", NewTag: "1.28"}, ""},
+		{"registry:5000/acme/web", types.Image{Name: "registry:5000/acme/web"}, ""},
+		{"registry:5000/acme/web:1.2", types.Image{Name: "registry:5000/acme/web", NewTag: "1.2"}, ""},
+		{"a=b:1@sha256:ff", types.Image{Name: "a", NewName: "b", NewTag: "1", Digest: "sha256:ff"}, ""},
+		{" web = ghcr.io/acme/web:2 ", types.Image{}, "may not hold spaces"},
+		{"=web:1", types.Image{}, "empty name before '='"},
+		{"web=:1", types.Image{}, "no image name"},
+		{"web@latest", types.Image{}, "is not a digest"},
+		{"a=b=c", types.Image{}, "may not hold"},
+	} {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := ParseImage(c.in)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("ParseImage(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestSetImage(t *testing.T) {
+	have := []types.Image{{Name: "web", NewName: "mirror/web", NewTag: "1", TagSuffix: "-x"}, {Name: "db", Digest: "sha256:a"}}
+	for _, c := range []struct {
+		name string
+		set  types.Image
+		want []types.Image
+	}{
+		{"new tag replaces tag and suffix, keeps the new name", types.Image{Name: "web", NewTag: "2"}, []types.Image{{Name: "web", NewName: "mirror/web", NewTag: "2"}, have[1]}},
+		{"digest replaces the tag", types.Image{Name: "web", Digest: "sha256:b"}, []types.Image{{Name: "web", NewName: "mirror/web", Digest: "sha256:b"}, have[1]}},
+		{"rename only keeps the tag", types.Image{Name: "web", NewName: "ghcr.io/web"}, []types.Image{{Name: "web", NewName: "ghcr.io/web", NewTag: "1", TagSuffix: "-x"}, have[1]}},
+		{"new name appended", types.Image{Name: "api", NewTag: "3"}, []types.Image{have[0], have[1], {Name: "api", NewTag: "3"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := append([]types.Image(nil), have...)
+			if got := SetImage(in, c.set); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestApply(t *testing.T) {
+	k := types.Kustomization{
+		NamePrefix:   "a-",
+		Namespace:    "ns",
+		CommonLabels: map[string]string{"app": "web"},
+		Replicas:     []types.Replica{{Name: "web", Count: 1}},
+		Components:   []string{"c1"},
+	}
+	Options{
+		NamePrefix:   "b-",
+		CommonLabels: map[string]string{"team": "x"},
+		Replicas:     []types.Replica{{Name: "web", Count: 3}, {Name: "api", Count: 2}},
+		Components:   []string{"c1", "c2"},
+		Images:       []types.Image{{Name: "web", NewTag: "2"}},
+	}.Apply(&k)
+	want := types.Kustomization{
+		NamePrefix:   "b-",
+		Namespace:    "ns",
+		CommonLabels: map[string]string{"app": "web", "team": "x"},
+		Replicas:     []types.Replica{{Name: "web", Count: 3}, {Name: "api", Count: 2}},
+		Components:   []string{"c1", "c2"},
+		Images:       []types.Image{{Name: "web", NewTag: "2"}},
+	}
+	if !reflect.DeepEqual(k, want) {
+		t.Errorf("got %+v\nwant %+v", k, want)
+	}
+}
