@@ -25,7 +25,7 @@ ARGOCD_V2_BIN := $(CACHE)/argocd-$(ARGOCD_V2_VERSION)/argocd
 HELM_BIN := $(CACHE)/helm-$(HELM_VERSION)/helm
 KUBE_ASSETS := $(CACHE)/kube-$(KUBE_VERSION)
 
-.PHONY: build release demo test unit lint e2e-tools image kube-assets fuzz race
+.PHONY: build release demo test unit lint e2e-tools image kube-assets fuzz race kustomize-golden
 
 build:
 	$(BUILD_CMD)
@@ -77,6 +77,18 @@ fuzz:
 		pkg=$${t%%:*}; fn=$${t#*:}; \
 		echo "== ./$$pkg $$fn for $(FUZZTIME)"; \
 		go test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./$$pkg; \
+	done
+
+# kustomize-golden writes cmp/testdata/kustomize-golden/<overlay>.yaml with
+# the kustomize program built on the Kustomize module the plugin links
+# (kustomize/v5 v5.8.1 is api v0.21.1), for the golden test in cmp.
+KUSTOMIZE_CLI_VERSION ?= v5.8.1
+KUSTOMIZE_API_VERSION ?= v0.21.1
+kustomize-golden:
+	@grep -q 'sigs.k8s.io/kustomize/api $(KUSTOMIZE_API_VERSION)' go.mod || { echo "go.mod does not require kustomize/api $(KUSTOMIZE_API_VERSION): pick the kustomize program built on the one it requires"; exit 1; }
+	@set -e; for o in cmp/testdata/repo/kustomize/overlays/*/; do \
+		n=$$(basename $$o); \
+		go run sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_CLI_VERSION) build $$o > cmp/testdata/kustomize-golden/$$n.yaml; \
 	done
 
 # unit runs the fast tests only (no third-party binaries needed).

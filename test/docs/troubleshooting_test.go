@@ -145,7 +145,12 @@ var producers = map[string]producer{
 	"remote value files are not supported":      renders(params(images("web=REG/acme/web"), name(), arrays("value-files", "https://example.com/values.yaml"))),
 	"reading the Kubernetes version":            rendersEnv("apps/web", "KUBE_VERSION=one.two"),
 	"Chart.yaml not found":                      rendersAt("apps/nochart", params(images("web=REG/acme/web"))),
-	"Kustomize sources are not supported yet":   rendersAt("apps/kustomize", params(images("web=REG/acme/web"))),
+	"is a remote reference":                     rendersAt("apps/kustomize-remote", params(images("web=REG/acme/web"))),
+	"helmCharts are not supported":              rendersAt("apps/kustomize-helm", params(images("web=REG/acme/web"))),
+	"the build read more than":                  rendersAt("apps/kustomize-bomb", params(images("web=REG/acme/web"))),
+	"duplicate keys are refused":                rendersAt("apps/kustomize-dup", params(images("web=REG/acme/web"))),
+	"no workload built from the kustomization":  rendersAt("apps/kustomize", params(images("web=REG/acme/web"))),
+	"apply to Kustomize applications only":      rendersAt("apps/plain", params(images("web=REG/acme/web"), str("kustomize-namespace", "x"))),
 	"no workload in the manifests":              rendersAt("apps/plain", params(images("web=REG/acme/web"))),
 	"vendor the chart in charts/":               rendersAt("apps/deps", params(images("web=REG/acme/web"), name())),
 	"leads outside the repository":              rendersAt("apps/escape", params(images("web=REG/acme/web"), name())),
@@ -501,6 +506,10 @@ func writeTroubleRepo(t *testing.T, chartsURL string) string {
 		"apps/deps/templates/deployment.yaml":         deployment("tag"),
 		"apps/nochart/README.md":                      "no chart here\n",
 		"apps/kustomize/kustomization.yaml":           "resources: [deployment.yaml]\n",
+		"apps/kustomize/deployment.yaml":              "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: example.invalid/api:1.0.0\n",
+		"apps/kustomize-remote/kustomization.yaml":    "resources: [\"https://github.com/acme/deploy//base?ref=v1\"]\n",
+		"apps/kustomize-helm/kustomization.yaml":      "helmCharts:\n  - name: web\n    repo: https://charts.example\n",
+		"apps/kustomize-dup/kustomization.yaml":       "resources: [a.yaml]\nresources: [b.yaml]\n",
 		"apps/plain/deployment.yaml":                  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: example.invalid/api:1.0.0\n",
 		"apps/escape/Chart.yaml":                      chart("escape") + "dependencies:\n  - name: lib\n    version: 1.0.0\n    repository: file://../../../outside\n",
 		"apps/escape/values.yaml":                     values,
@@ -516,6 +525,17 @@ func writeTroubleRepo(t *testing.T, chartsURL string) string {
 		"apps/bigdeps/values.yaml":                    values,
 		"apps/bigdeps/templates/deployment.yaml":      deployment("tag"),
 	}
+	// A base named 2^12 times over: each level names the one below
+	// twice, under two name prefixes.
+	files["apps/kustomize-bomb/l0/kustomization.yaml"] = "resources: [cm.yaml]\n"
+	files["apps/kustomize-bomb/l0/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"
+	for i := 1; i <= 12; i++ {
+		files[fmt.Sprintf("apps/kustomize-bomb/l%d/kustomization.yaml", i)] = "resources: [a, b]\n"
+		for _, side := range []string{"a", "b"} {
+			files[fmt.Sprintf("apps/kustomize-bomb/l%d/%s/kustomization.yaml", i, side)] = fmt.Sprintf("namePrefix: %s-\nresources: [../../l%d]\n", side, i-1)
+		}
+	}
+	files["apps/kustomize-bomb/kustomization.yaml"] = "resources: [l12]\n"
 	root := t.TempDir()
 	for p, body := range files {
 		full := filepath.Join(root, p)
