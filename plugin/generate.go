@@ -20,6 +20,7 @@ import (
 // generateOptions are the flags of `generate`.
 type generateOptions struct {
 	app            string
+	imageFields    string
 	inlineValues   string
 	skipCRDs       bool
 	ignoreMissing  bool
@@ -106,6 +107,7 @@ are taken from the environment, or from the flags.`,
 	f.StringVar(&o.kubeVersion, "kube-version", "", "Kubernetes version for .Capabilities (default $KUBE_VERSION)")
 	f.StringArrayVar(&o.apiVersions, "api-versions", nil, "API version for .Capabilities, e.g. monitoring.coreos.com/v1 (repeatable; default $KUBE_API_VERSIONS)")
 	f.StringVar(&o.registriesConf, "registries-conf", "", "registries config file (argocd-image-updater's registries.conf keys)")
+	f.StringVar(&o.imageFields, "image-fields", "", "file of extra image fields of custom resources the resolved images are written into (rewrite, plain manifests, kustomizations), as serve --image-fields")
 	addStrictSemverFlag(f, &o.strictSemver)
 	addLogFlags(f, &o.logFormat, &o.logLevel)
 	return cmd
@@ -151,12 +153,16 @@ func runGenerate(ctx context.Context, out, errOut io.Writer, environ []string, d
 		}
 	}
 
+	imageFields, err := loadImageFields(o.imageFields)
+	if err != nil {
+		return err
+	}
 	resolver, conf, err := newResolver(resolverConfig{logger: logger, registriesConf: o.registriesConf})
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	p := cmp.Pipeline{Resolver: resolver, Renderer: cmp.HelmRenderer{}, Rules: conf,
+	p := cmp.Pipeline{Resolver: resolver, Renderer: cmp.HelmRenderer{}, Rules: conf, ImageFields: imageFields,
 		SpecOptions: []resolve.SpecOption{resolve.StrictSemverByDefault(o.strictSemver)}}
 	app, err = filepath.Rel(repoRoot, appDir)
 	if err != nil {

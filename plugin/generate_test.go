@@ -397,3 +397,49 @@ func renderViaSocket(t *testing.T, root, appPath string, env []string) []string 
 // splitDocs splits generate's YAML stream into the documents the socket
 // answers with.
 func splitDocs(stream string) []string { return render.SplitDocuments(stream) }
+
+// TestGenerateKustomizeImageFields: generate builds a kustomization on a
+// laptop as the sidecar does, and --image-fields writes the resolved image
+// into a custom resource's declared field too (argocd-cmp-server runs
+// generate, so it needs the flag serve has).
+func TestGenerateKustomizeImageFields(t *testing.T) {
+	host := genRegistry(t, "1.0.0", "2.1.0")
+	for _, k := range []string{"ARGOCD_APP_PARAMETERS", "ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_ENV_IMAGE_LIST", "ARGOCD_APP_SOURCE_PATH"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	root := t.TempDir()
+	files := map[string]string{
+		"app/kustomization.yaml": "resources: [deploy.yaml, widget.yaml]\nnamePrefix: lap-\n",
+		"app/deploy.yaml":        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: acme/web:0.0.1\n",
+		"app/widget.yaml":        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  runner:\n    image: " + host + "/acme/web:0.0.1\n",
+		"fields.yaml":            "images:\n  - path: spec/runner/image\n    kind: Widget\n    group: example.com\n",
+	}
+	for p, body := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(extra ...string) string {
+		cmd := NewRootCommand()
+		var out, errOut bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		cmd.SetArgs(append([]string{"generate", filepath.Join(root, "app"), "--image", "web=" + host + "/acme/web:^2", "--option", "web.kustomize.image-name=acme/web"}, extra...))
+		if err := cmd.ExecuteContext(context.Background()); err != nil {
+			t.Fatalf("generate %v: %v\n%s", extra, err, errOut.String())
+		}
+		return out.String()
+	}
+	text := run("--image-fields", filepath.Join(root, "fields.yaml"))
+	if got := strings.Count(text, "image: "+host+"/acme/web:2.1.0"); got != 2 || !strings.Contains(text, "name: lap-web") {
+		t.Errorf("want the Deployment and the Widget at 2.1.0:\n%s", text)
+	}
+	if text := run(); !strings.Contains(text, "image: "+host+"/acme/web:0.0.1") {
+		t.Errorf("without --image-fields the Widget changed:\n%s", text)
+	}
+}
