@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
+	"helm.sh/helm/v3/pkg/chart"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/ops"
@@ -412,6 +414,14 @@ func checkYAMLExample(t *testing.T, p pluginYAML, root string, pg page, f fence)
 				checkApplication(t, p, doc)
 			case isKind(doc, "Kustomization"):
 				checkKustomization(t, root, doc)
+			case hasKey(doc, "dependencies") && strings.HasPrefix(f.body, "# ") && strings.Contains(f.body, "Chart.yaml"):
+				var md chart.Metadata
+				if err := sigsyaml.Unmarshal([]byte(f.body), &md); err != nil {
+					t.Fatalf("Chart.yaml example: %v", err)
+				}
+				if err := md.Validate(); err != nil {
+					t.Errorf("Chart.yaml example: %v", err)
+				}
 			case hasKey(doc, "image-options"):
 				checkImageOptions(t, doc)
 			case hasKey(doc, "images"):
