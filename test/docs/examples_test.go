@@ -48,6 +48,7 @@ func TestExampleApplicationsRender(t *testing.T) {
 		"umbrella.yaml":        {repo + "web:1.6.3", repo + "api:2.1.0"},
 		"directory.yaml":       {repo + "web:1.6.3"},
 		"vendor-rewrite.yaml":  {repo + "web:1.6.3"},
+		"kustomize.yaml":       {repo + "web:1.6.3"},
 	}
 	root := repoRoot(t)
 	files, err := filepath.Glob(filepath.Join(root, "examples", "applications", "*.yaml"))
