@@ -89,7 +89,9 @@ func (e *KustomizeError) Unwrap() error { return e.Err }
 // built when it is rendered.
 type kustomizeSource struct {
 	repo Repo
-	path string
+	// kustomizer runs the build; nil runs it in this process.
+	kustomizer Kustomizer
+	path       string
 	// file is the kustomization's path in the repository.
 	file   string
 	k      types.Kustomization
@@ -135,10 +137,10 @@ func kustomizeImage(img render.Image, name string) (types.Image, error) {
 }
 
 // render builds the kustomization with the resolved images set in its
-// images (Kustomize's image transformer writes them), then writes them
-// into the image fields the admins declared for custom resources and
-// checks that each alias was written somewhere, unless it skips the
-// check.
+// images (Kustomize's image transformer writes them), with the source's
+// Kustomizer or in this process, then writes them into the image fields
+// the admins declared for custom resources and checks that each alias was
+// written somewhere, unless it skips the check.
 func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fields []rewrite.FieldSpec) (*render.Output, error) {
 	k := s.k
 	k.Images = slices.Clone(k.Images)
@@ -161,36 +163,15 @@ func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fie
 	if err != nil {
 		return nil, &KustomizeError{Path: s.path, Err: fmt.Errorf("writing the images into %s: %w", path.Base(s.file), err)}
 	}
-	fsys := &kustomizeFS{
-		ctx:    ctx,
-		repo:   s.repo,
-		app:    s.path,
-		edited: map[string][]byte{"/" + s.file: edited},
-		guard:  kustomization.Guard,
+	b := KustomizeBuild{Path: s.path, File: s.file, Kustomization: edited, LoadRestrictions: s.limits}
+	var docs []string
+	if s.kustomizer != nil {
+		docs, err = s.kustomizer.Kustomize(ctx, s.repo, b)
+	} else {
+		docs, err = b.Run(ctx, s.repo)
 	}
-	opts := krusty.MakeDefaultOptions()
-	opts.LoadRestrictions = s.limits
-	// As the kustomize program orders its output when the kustomization
-	// sets no sortOptions (Argo CD runs the program).
-	opts.Reorder = krusty.ReorderOptionUnspecified
-	m, err := krusty.MakeKustomizer(opts).Run(fsys, "/"+s.path)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		if fsys.refused != nil {
-			// The cause, rather than what Kustomize made of it.
-			err = fsys.refused
-		}
-		return nil, &KustomizeError{Path: s.path, Err: err}
-	}
-	docs := make([]string, 0, m.Size())
-	for _, r := range m.Resources() {
-		y, err := r.AsYAML()
-		if err != nil {
-			return nil, &KustomizeError{Path: s.path, Err: fmt.Errorf("writing %s: %w", r.CurId(), err)}
-		}
-		docs = append(docs, string(y))
+		return nil, err
 	}
 	rw, err := rewrite.Rewrite(docs, rws, fields)
 	if err != nil {
@@ -206,4 +187,66 @@ func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fie
 		return nil, err
 	}
 	return out, nil
+}
+
+// KustomizeBuild is one Kustomize build of an application path, all but
+// the repository it reads: what a Kustomizer runs.
+type KustomizeBuild struct {
+	// Path is the application path, the folder built.
+	Path string `json:"path"`
+	// File is the application's kustomization file, and Kustomization
+	// its content with the Application's options and the resolved
+	// images: the build reads it instead of the repository's.
+	File          string `json:"file"`
+	Kustomization []byte `json:"kustomization"`
+	// LoadRestrictions is the Application's load restrictor (the build
+	// reads only the repository's files either way).
+	LoadRestrictions types.LoadRestrictions `json:"loadRestrictions"`
+}
+
+// Kustomizer runs Kustomize builds over a repository (a render worker
+// pool runs them in child processes that can be stopped); a Pipeline
+// without one runs them in its own process, with KustomizeBuild.Run.
+type Kustomizer interface {
+	Kustomize(ctx context.Context, repo Repo, b KustomizeBuild) ([]string, error)
+}
+
+// Run builds b over repo in this process and returns the built
+// documents, in Kustomize's order. The build reads through a read-only
+// view of repo, within the bounds of one build, each file screened by
+// kustomization.Guard; it stops at the next read once ctx ends (and then
+// returns ctx's error). Other failures are *KustomizeError, whose cause is
+// the refused read when a read was refused.
+func (b KustomizeBuild) Run(ctx context.Context, repo Repo) ([]string, error) {
+	fsys := &kustomizeFS{
+		ctx:    ctx,
+		repo:   repo,
+		edited: map[string][]byte{"/" + b.File: b.Kustomization},
+		guard:  kustomization.Guard,
+	}
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = b.LoadRestrictions
+	// As the kustomize program orders its output when the kustomization
+	// sets no sortOptions (Argo CD runs the program).
+	opts.Reorder = krusty.ReorderOptionUnspecified
+	m, err := krusty.MakeKustomizer(opts).Run(fsys, "/"+b.Path)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		if fsys.refused != nil {
+			// The cause, rather than what Kustomize made of it.
+			err = fsys.refused
+		}
+		return nil, &KustomizeError{Path: b.Path, Err: err}
+	}
+	docs := make([]string, 0, m.Size())
+	for _, r := range m.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			return nil, &KustomizeError{Path: b.Path, Err: fmt.Errorf("writing %s: %w", r.CurId(), err)}
+		}
+		docs = append(docs, string(y))
+	}
+	return docs, nil
 }

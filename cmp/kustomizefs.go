@@ -23,16 +23,15 @@ const (
 )
 
 // KustomizeLimitError says that a Kustomize build read more than its
-// bounds allow.
+// bounds allow (a KustomizeError names the application path).
 type KustomizeLimitError struct {
-	Path  string
 	Reads int
 	Bytes int64
 }
 
 func (e *KustomizeLimitError) Error() string {
-	return fmt.Sprintf("kustomization at path %q: the build read more than %d files or %d MiB (%d files, %d bytes so far): a base is probably named many times over; simplify the overlays or split the Application",
-		e.Path, MaxKustomizeReads, MaxKustomizeReadBytes>>20, e.Reads, e.Bytes)
+	return fmt.Sprintf("the build read more than %d files or %d MiB (%d files, %d bytes so far): a base is probably named many times over; simplify the overlays or split the Application",
+		MaxKustomizeReads, MaxKustomizeReadBytes>>20, e.Reads, e.Bytes)
 }
 
 // ReadOnlyError says that Kustomize asked to change the repository, which
@@ -55,7 +54,6 @@ func (e *ReadOnlyError) Error() string {
 type kustomizeFS struct {
 	ctx    context.Context
 	repo   Repo
-	app    string
 	edited map[string][]byte
 	// guard screens each file read (its path in the repository).
 	guard func(file string, data []byte) error
@@ -177,7 +175,7 @@ func (k *kustomizeFS) ReadFile(p string) ([]byte, error) {
 		return nil, k.refused
 	}
 	if k.reads > MaxKustomizeReads || k.bytes > MaxKustomizeReadBytes {
-		k.refused = &KustomizeLimitError{Path: k.app, Reads: k.reads, Bytes: k.bytes}
+		k.refused = &KustomizeLimitError{Reads: k.reads, Bytes: k.bytes}
 		return nil, k.refused
 	}
 	if err := k.guard(k.rel(a), data); err != nil {

@@ -107,6 +107,12 @@ func WithRenderer(r Renderer) Option {
 	return func(s *Server) error { s.pipeline.Renderer = r; return nil }
 }
 
+// WithKustomizer runs the Kustomize builds with k instead of in the
+// server's process (a render worker pool, like WithRenderer's).
+func WithKustomizer(k Kustomizer) Option {
+	return func(s *Server) error { s.pipeline.Kustomizer = k; return nil }
+}
+
 // WithRules sets where chart dependencies may be fetched from, per
 // project (default: every host but link-local ones).
 func WithRules(r Rules) Option {

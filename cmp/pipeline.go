@@ -83,6 +83,9 @@ const DefaultMaxDependencyBytes = 64 << 20
 type Pipeline struct {
 	Resolver Resolver
 	Renderer Renderer
+	// Kustomizer runs the Kustomize builds; nil runs them in this
+	// process.
+	Kustomizer Kustomizer
 	// Rules decide where chart dependencies may be fetched from; nil
 	// allows every host but link-local ones.
 	Rules Rules
@@ -198,6 +201,7 @@ func (p Pipeline) resolve(ctx context.Context, cfg *Config, repo Repo, app strin
 		if kust, err = readKustomization(repo, app, kustomization, cfg.Kustomize); err != nil {
 			return nil, &renderError{err}
 		}
+		kust.kustomizer = p.Kustomizer
 		manifests = kust
 	}
 	specs, err := cfg.Specs(p.SpecOptions...)

@@ -30,6 +30,19 @@ func DiskRepo(root string) Repo { return Repo{root: root} }
 // InMemory reports whether the repository is held in memory.
 func (r Repo) InMemory() bool { return r.tree != nil }
 
+// Files are the files of a repository held in memory, keyed by their
+// paths (the repository's own contents: not to be changed); nil for one
+// on disk.
+func (r Repo) Files() map[string][]byte {
+	if r.tree == nil {
+		return nil
+	}
+	return r.tree.Files(".")
+}
+
+// Root is the folder of a repository on disk; empty for one in memory.
+func (r Repo) Root() string { return r.root }
+
 // fsys is the repository as a file system, for walking and globbing (on
 // disk, links are not followed by a walk).
 func (r Repo) fsys() fs.FS {

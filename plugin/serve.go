@@ -115,7 +115,10 @@ func newServeCommand(opts ...serveCommandOption) *cobra.Command {
 <socket-dir>/<name>-<version>.sock (name and version from plugin.yaml) and
 answers the repo-server's ConfigManagementPluginService calls: it receives
 the repository, resolves the Application's images through a cache and
-renders the Helm chart in process.
+renders the Helm chart, builds the kustomization or rewrites the manifests.
+Helm renders and Kustomize builds run in render worker processes
+(--render-workers), stopped when a render passes its deadline or
+--render-memory-limit.
 
 The cache and the record of rendered Applications live in memory, or, when
 --redis or $REDIS_SERVER names a Redis (Argo CD's own), in Redis shared with
@@ -277,6 +280,7 @@ func runServe(ctx context.Context, logOut io.Writer, o *serveOptions) error {
 	defer pool.Close()
 	srv, err := cmp.New(w.Resolver, append([]cmp.Option{
 		cmp.WithRenderer(pool),
+		cmp.WithKustomizer(pool),
 		cmp.WithSocketDir(o.socketDir),
 		cmp.WithWorkDir(o.workDir),
 		cmp.WithParallelism(o.parallelism),

@@ -27,7 +27,7 @@ func newRenderWorkerCommand() *cobra.Command {
 	o := &renderWorkerOptions{}
 	cmd := &cobra.Command{
 		Use:    renderWorkerCommand,
-		Short:  "Render Helm charts for serve (started by serve, not by people)",
+		Short:  "Render Helm charts and build kustomizations for serve (started by serve, not by people)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

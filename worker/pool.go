@@ -16,8 +16,8 @@ import (
 )
 
 // Pool is a set of render workers started ahead. It implements
-// cmp.Renderer: each Prepare leases one worker until the Prepared is
-// closed.
+// cmp.Renderer, each Prepare leasing one worker until the Prepared is
+// closed, and cmp.Kustomizer, each build leasing one for its duration.
 type Pool struct {
 	newCmd    func() *exec.Cmd
 	size      int

@@ -118,6 +118,17 @@ func (e *MemoryLimitError) Error() string {
 
 func (e *MemoryLimitError) Is(target error) bool { return target == cmp.ErrRenderLimit }
 
+// RequestTooLargeError is a render request whose frame (values,
+// parameters, the names of the files sent along) is over the limit of a
+// worker. It is not sent, and the worker stays in service.
+type RequestTooLargeError struct{ Size, Limit int64 }
+
+func (e *RequestTooLargeError) Error() string {
+	return fmt.Sprintf("the render request is %d bytes (values, parameters and file names), over the %d-byte limit of a render worker", e.Size, e.Limit)
+}
+
+func (e *RequestTooLargeError) Is(target error) bool { return target == cmp.ErrRenderLimit }
+
 // ExitError is a worker that ended while it rendered.
 type ExitError struct{ Err error }
 
@@ -139,9 +150,17 @@ type callResult struct {
 // worker's memory to pass memLimit (zero: no limit). broken reports that
 // the worker was killed or its pipes failed: it must not be used again.
 func (p *process) call(ctx context.Context, req request, maxAnswer, memLimit int64) (resp response, broken bool, err error) {
+	body, files, err := encodeRequest(req)
+	if err != nil {
+		return response{}, false, err
+	}
+	if int64(len(body)) > maxRequestFrame {
+		// The worker would refuse it: it is not sent.
+		return response{}, false, &RequestTooLargeError{Size: int64(len(body)), Limit: maxRequestFrame}
+	}
 	done := make(chan callResult, 1)
 	go func() {
-		if err := writeFrame(p.requests, req); err != nil {
+		if err := writeRequest(p.requests, body, files); err != nil {
 			done <- callResult{err: err}
 			return
 		}
@@ -174,7 +193,11 @@ func (p *process) call(ctx context.Context, req request, maxAnswer, memLimit int
 			}
 			p.kill()
 			<-done
-			return response{}, true, fmt.Errorf("%w: the render did not finish in time; its worker was stopped (Helm's templates cannot be interrupted)", ctx.Err())
+			why := "Helm's templates cannot be interrupted"
+			if req.Op == opKustomize {
+				why = "a Kustomize build cannot be interrupted"
+			}
+			return response{}, true, fmt.Errorf("%w: the render did not finish in time; its worker was stopped (%s)", ctx.Err(), why)
 		case <-tick:
 			rss, err := p.rss()
 			if err == nil && rss > memLimit {

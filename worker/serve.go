@@ -37,7 +37,7 @@ func Serve(in io.Reader, out io.Writer, logger *slog.Logger, maxOutput int64) er
 	s := &session{logger: logger, maxOutput: maxOutput, charts: render.NewChartCache(render.DefaultChartCacheSize)}
 	for {
 		var req request
-		if err := readFrame(in, maxRequestFrame, &req); err != nil {
+		if err := readRequest(in, &req); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -78,6 +78,8 @@ func (s *session) handle(req request) (resp response, answer bool) {
 	case opRelease:
 		s.prepared = nil
 		return response{}, false
+	case opKustomize:
+		return s.kustomize(req), true
 	}
 	return response{Err: toWire(fmt.Errorf("unknown render worker operation %q", req.Op))}, true
 }
@@ -130,4 +132,38 @@ func (s *session) render(req request) response {
 		return response{Err: toWire(&OutputLimitError{Size: size, Limit: s.maxOutput})}
 	}
 	return response{Output: out}
+}
+
+// kustomize runs one Kustomize build over the repository of the request,
+// which is dropped afterwards.
+func (s *session) kustomize(req request) response {
+	if req.Kustomize == nil {
+		return response{Err: toWire(errors.New("kustomize without a build"))}
+	}
+	var repo cmp.Repo
+	switch {
+	case req.Memory:
+		tree, err := untar.NewTree(req.Files)
+		if err != nil {
+			return response{Err: toWire(fmt.Errorf("the files of the Kustomize build: %w", err))}
+		}
+		repo = cmp.MemoryRepo(tree)
+	case req.Root != "":
+		repo = cmp.DiskRepo(req.Root)
+	default:
+		return response{Err: toWire(errors.New("kustomize without a repository"))}
+	}
+	// As for Helm, the pool stops a build by killing this process.
+	docs, err := req.Kustomize.Run(context.Background(), repo)
+	if err != nil {
+		return response{Err: toWire(err)}
+	}
+	var size int64
+	for _, d := range docs {
+		size += int64(len(d))
+	}
+	if size > s.maxOutput {
+		return response{Err: toWire(&OutputLimitError{Size: size, Limit: s.maxOutput})}
+	}
+	return response{Documents: docs}
 }

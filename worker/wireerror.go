@@ -10,17 +10,22 @@ import (
 
 // wireError is a render error as it crosses from a worker to the pool:
 // its message, and the parts of its chain the server decides on (the
-// stage that failed, a refused connection, a passed cap), so that the
-// caller sees the error it would have seen in process.
+// stage that failed, a failed Kustomize build, a refused connection, a
+// passed cap), so that the caller sees the error it would have seen in
+// process.
 type wireError struct {
 	Message string `json:"message"`
 	// Stage and Inner split a *render.StageError: Message is
 	// Stage + ": " + Inner.
-	Stage   string               `json:"stage,omitempty"`
-	Inner   string               `json:"inner,omitempty"`
-	Refused *egress.RefusedError `json:"refused,omitempty"`
-	Budget  bool                 `json:"budget,omitempty"`
-	Limit   bool                 `json:"limit,omitempty"`
+	Stage string `json:"stage,omitempty"`
+	Inner string `json:"inner,omitempty"`
+	// Kustomize and Path split a *cmp.KustomizeError, Inner holding
+	// its cause's text.
+	Kustomize bool                 `json:"kustomize,omitempty"`
+	Path      string               `json:"path,omitempty"`
+	Refused   *egress.RefusedError `json:"refused,omitempty"`
+	Budget    bool                 `json:"budget,omitempty"`
+	Limit     bool                 `json:"limit,omitempty"`
 	// NotCached: the request counted on a chart the worker no longer
 	// holds; the pool sends the files again.
 	NotCached bool `json:"notCached,omitempty"`
@@ -33,8 +38,12 @@ func toWire(err error) *wireError {
 	}
 	w := &wireError{Message: err.Error()}
 	var se *render.StageError
-	if errors.As(err, &se) && se.Err != nil {
+	var ke *cmp.KustomizeError
+	switch {
+	case errors.As(err, &se) && se.Err != nil:
 		w.Stage, w.Inner = se.Stage, se.Err.Error()
+	case errors.As(err, &ke) && ke.Err != nil:
+		w.Kustomize, w.Path, w.Inner = true, ke.Path, ke.Err.Error()
 	}
 	var refused *egress.RefusedError
 	if errors.As(err, &refused) {
@@ -72,8 +81,11 @@ func (w *wireError) err() error {
 		causes = append(causes, cmp.ErrRenderLimit)
 	}
 	cause := errors.Join(causes...)
-	if w.Stage != "" {
+	switch {
+	case w.Stage != "":
 		return &render.StageError{Stage: w.Stage, Err: &remoteError{msg: w.Inner, cause: cause}}
+	case w.Kustomize:
+		return &cmp.KustomizeError{Path: w.Path, Err: &remoteError{msg: w.Inner, cause: cause}}
 	}
 	return &remoteError{msg: w.Message, cause: cause}
 }
