@@ -46,6 +46,7 @@ the rendered manifests. Nothing is committed to git.`,
 	root.AddCommand(newNotifyCommand())
 	root.AddCommand(newCacheCommand())
 	root.AddCommand(newDemoCommand())
+	root.AddCommand(newMigrateCommand())
 	root.AddCommand(newRenderWorkerCommand())
 	return root
 }
