@@ -71,7 +71,7 @@ FUZZ_TARGETS ?= imagespec:FuzzParseSpecs webhookpayload:FuzzParseWebhook \
 	registriesconf:FuzzParseRegistriesConfig untar:FuzzExtract \
 	valuepath:FuzzParsePath egress:FuzzParsePattern \
 	sigverify:FuzzParseSimpleSigning rewrite:FuzzRewrite \
-	kustomization:FuzzParseImage kustomization:FuzzGuard migrate:FuzzMigrate
+	kustomization:FuzzParseImage kustomization:FuzzScreen migrate:FuzzMigrate
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \

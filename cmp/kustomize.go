@@ -109,12 +109,12 @@ func readKustomization(repo Repo, app, name string, opts kustomization.Options) 
 	if err != nil {
 		return nil, &KustomizeError{Path: app, Err: fmt.Errorf("reading %s: %w", name, err)}
 	}
-	if err := kustomization.Guard(file, data); err != nil {
-		return nil, &KustomizeError{Path: app, Err: err}
-	}
 	src := &kustomizeSource{repo: repo, path: app, file: file, limits: opts.Restrictions()}
 	if err := src.k.Unmarshal(data); err != nil {
 		return nil, &KustomizeError{Path: app, Err: fmt.Errorf("%s: %w", name, err)}
+	}
+	if err := kustomization.NewScreen().Kustomization(file, &src.k); err != nil {
+		return nil, &KustomizeError{Path: app, Err: err}
 	}
 	opts.Apply(&src.k)
 	return src, nil
@@ -214,7 +214,7 @@ type Kustomizer interface {
 // Run builds b over repo in this process and returns the built
 // documents, in Kustomize's order. The build reads through a read-only
 // view of repo, within the bounds of one build, each file screened by
-// kustomization.Guard; it stops at the next read once ctx ends (and then
+// a kustomization.Screen; it stops at the next read once ctx ends (and then
 // returns ctx's error). Other failures are *KustomizeError, whose cause is
 // the refused read when a read was refused.
 func (b KustomizeBuild) Run(ctx context.Context, repo Repo) ([]string, error) {
@@ -222,7 +222,7 @@ func (b KustomizeBuild) Run(ctx context.Context, repo Repo) ([]string, error) {
 		ctx:    ctx,
 		repo:   repo,
 		edited: map[string][]byte{"/" + b.File: b.Kustomization},
-		guard:  kustomization.Guard,
+		screen: kustomization.NewScreen().File,
 	}
 	opts := krusty.MakeDefaultOptions()
 	opts.LoadRestrictions = b.LoadRestrictions

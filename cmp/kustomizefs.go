@@ -49,17 +49,18 @@ func (e *ReadOnlyError) Error() string {
 // and whatever load restrictor the Application chose, a build reads only
 // files of the repository (on disk, links resolve within it). Each read
 // checks the render's context, counts against the build's bounds and is
-// screened by guard; edited files are served instead of the repository's
+// screened (and kustomizations re-encoded as screened); edited files are served instead of the repository's
 // (the application's kustomization with the Application's options).
 type kustomizeFS struct {
 	ctx    context.Context
 	repo   Repo
 	edited map[string][]byte
-	// guard screens each file read (its path in the repository).
-	guard func(file string, data []byte) error
-	reads int
-	bytes int64
-	// refused is the first read refused by the bounds or the guard:
+	// screen checks each file read (by its path in the repository) and
+	// returns what Kustomize is to read of it.
+	screen func(file string, data []byte) ([]byte, error)
+	reads  int
+	bytes  int64
+	// refused is the first read refused by the bounds or the screen:
 	// Kustomize does not always pass the error on as it is.
 	refused error
 }
@@ -178,11 +179,12 @@ func (k *kustomizeFS) ReadFile(p string) ([]byte, error) {
 		k.refused = &KustomizeLimitError{Reads: k.reads, Bytes: k.bytes}
 		return nil, k.refused
 	}
-	if err := k.guard(k.rel(a), data); err != nil {
+	screened, err := k.screen(k.rel(a), data)
+	if err != nil {
 		k.refused = err
 		return nil, err
 	}
-	return data, nil
+	return screened, nil
 }
 
 func (k *kustomizeFS) Walk(p string, walkFn filepath.WalkFunc) error {

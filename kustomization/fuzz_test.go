@@ -3,6 +3,8 @@ package kustomization
 import (
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/kustomize/api/types"
 )
 
 // FuzzParseImage: any entry parses or fails without panicking, and what
@@ -22,17 +24,27 @@ func FuzzParseImage(f *testing.F) {
 	})
 }
 
-// FuzzGuard: any file is screened or refused without panicking; a remote
-// reference under resources is always refused.
-func FuzzGuard(f *testing.F) {
-	for _, s := range []string{"resources: [d.yaml]\n", "generators:\n- |\n  apiVersion: builtin\n", "a: &x [*x]\n", "---\n---\n"} {
+// FuzzScreen: any file is screened or refused without panicking; a
+// remote resource after it is always refused, and a kustomization handed
+// on decodes to no remote resource.
+func FuzzScreen(f *testing.F) {
+	for _, s := range []string{"resources: [d.yaml]\n", "generators:\n- |\n  apiVersion: builtin\n", "a: &x [*x]\n", "<<: {resources: [a]}\n", "Resources: [b]\n"} {
 		f.Add(s)
 	}
+	screen := NewScreen()
 	f.Fuzz(func(t *testing.T, s string) {
-		_ = Guard("kustomization.yaml", []byte(s))
-		_ = Guard("config.yaml", []byte(s))
-		if err := Guard("kustomization.yaml", []byte(s+"\n---\nresources: [https://x.example/d.yaml]\n")); err == nil {
-			t.Fatalf("a remote resource after %q passed", s)
+		_, _ = screen.File("config.yaml", []byte(s))
+		out, err := screen.File("kustomization.yaml", []byte(s))
+		if err == nil {
+			var k types.Kustomization
+			if err := k.Unmarshal(out); err != nil {
+				t.Fatalf("handed on %q, which does not decode: %v", out, err)
+			}
+			for _, r := range k.Resources {
+				if IsRemoteReference(r) {
+					t.Fatalf("%q passed with remote resource %q", s, r)
+				}
+			}
 		}
 	})
 }

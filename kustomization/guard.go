@@ -2,13 +2,15 @@ package kustomization
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"path"
+	"strings"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"sigs.k8s.io/kustomize/api/provider"
+	"sigs.k8s.io/kustomize/api/resource"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/yaml"
 )
 
 // RemoteReferenceError says that a kustomization names a remote base or
@@ -47,95 +49,200 @@ type UnscreenedError struct {
 }
 
 func (e *UnscreenedError) Error() string {
-	return fmt.Sprintf("%s: not valid YAML (%v): the plugin checks what each kustomization names before Kustomize reads it; fix the file (duplicate keys are refused)", e.File, e.Err)
+	return fmt.Sprintf("%s: not a valid kustomization (%v): the plugin checks what each kustomization names before Kustomize reads it; fix the file", e.File, e.Err)
 }
 
 func (e *UnscreenedError) Unwrap() error { return e.Err }
 
-// loadedKey reports whether Kustomize reads the values of the key k (in a
-// kustomization, or in the configuration of a built-in generator or
-// transformer) as paths of files or folders to load, or as inline
-// configurations that may name such paths.
-func loadedKey(k string) bool {
-	switch k {
-	case "resources", "bases", "components", "crds", "configurations",
-		"generators", "transformers", "validators",
-		"patchesStrategicMerge", "path", "paths", "files", "envs", "env":
-		return true
+// Screen checks each file of one Kustomize build as Kustomize will read
+// it. Kustomizations are decoded with Kustomize's own decoder (which
+// matches keys whatever their case, and resolves YAML merge keys its own
+// way), checked field by field, and handed to Kustomize re-encoded, so
+// that Kustomize reads exactly what was checked. Other files are parsed
+// with Kustomize's resource factory (Lists expanded, as for generator and
+// transformer configurations), and those that configure a built-in plugin
+// (group "", version builtin) are checked.
+type Screen struct {
+	resources *resource.Factory
+}
+
+// NewScreen returns a Screen with Kustomize's own resource factory.
+func NewScreen() *Screen {
+	return &Screen{resources: provider.NewDefaultDepProvider().GetResourceFactory()}
+}
+
+// File screens the file at file (its path in the repository) and returns
+// the bytes Kustomize is to read.
+func (s *Screen) File(file string, data []byte) ([]byte, error) {
+	if IsFileName(path.Base(file)) {
+		var k types.Kustomization
+		if err := k.Unmarshal(data); err != nil {
+			return nil, &UnscreenedError{File: file, Err: err}
+		}
+		if err := s.Kustomization(file, &k); err != nil {
+			return nil, err
+		}
+		out, err := yaml.Marshal(&k)
+		if err != nil {
+			return nil, &UnscreenedError{File: file, Err: err}
+		}
+		return out, nil
 	}
-	return false
+	if utf8.Valid(data) && !bytes.Contains(data, []byte("builtin")) && !bytes.ContainsRune(data, '\\') {
+		// No escape could spell the builtin version either.
+		return data, nil
+	}
+	return data, s.configs(file, data)
 }
 
-// helmKey reports whether k inflates Helm charts.
-func helmKey(k string) bool {
-	return k == "helmCharts" || k == "helmChartInflationGenerator" || k == "helmGlobals"
-}
-
-// Guard screens a file a Kustomize build reads (file is its path in the
-// repository): a kustomization, or a document that configures a built-in
-// generator or transformer (apiVersion builtin), must name no remote
-// reference and no Helm chart. Other files are resources and pass, as do
-// documents that are not YAML objects (Kustomize reports those).
-func Guard(file string, data []byte) error {
-	isKustomization := IsFileName(path.Base(file))
-	if !isKustomization && !bytes.Contains(data, []byte("builtin")) {
+// Kustomization checks the fields of k whose values Kustomize loads as
+// files or folders, and refuses Helm charts.
+func (s *Screen) Kustomization(file string, k *types.Kustomization) error {
+	if len(k.HelmCharts) > 0 || len(k.HelmChartInflationGenerator) > 0 || k.HelmGlobals != nil {
+		return &HelmChartsError{File: file}
+	}
+	check := func(key string, values ...string) error {
+		for _, v := range values {
+			if IsRemoteReference(v) {
+				return &RemoteReferenceError{File: file, Key: key, Value: v}
+			}
+		}
 		return nil
 	}
-	if !utf8.Valid(data) {
-		// Other encodings (UTF-16 with its byte order mark) may read
-		// differently here and in Kustomize.
-		return &UnscreenedError{File: file, Err: errors.New("not UTF-8")}
+	var smp []string
+	for _, p := range k.PatchesStrategicMerge {
+		smp = append(smp, string(p))
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var doc interface{}
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			// What cannot be screened is refused: Kustomize's own
-			// parsers accept some YAML (duplicate keys) this one does not.
-			return &UnscreenedError{File: file, Err: err}
-		}
-		obj, ok := doc.(map[string]interface{})
-		if !ok {
-			continue
-		}
-		if !isKustomization {
-			if obj["apiVersion"] != "builtin" {
-				continue
-			}
-			if obj["kind"] == "HelmChartInflationGenerator" {
-				return &HelmChartsError{File: file}
-			}
-		}
-		if err := screen(file, obj, ""); err != nil {
+	for _, c := range []struct {
+		key    string
+		values []string
+	}{
+		{"resources", k.Resources},
+		{"bases", k.Bases},
+		{"components", k.Components},
+		{"crds", k.Crds},
+		{"configurations", k.Configurations},
+		{"patchesStrategicMerge", smp},
+		{"openapi path", []string{k.OpenAPI["path"]}},
+	} {
+		if err := check(c.key, c.values...); err != nil {
 			return err
 		}
 	}
+	for _, p := range k.Patches {
+		if err := check("patches path", p.Path); err != nil {
+			return err
+		}
+	}
+	for _, p := range k.PatchesJson6902 {
+		if err := check("patchesJson6902 path", p.Path); err != nil {
+			return err
+		}
+	}
+	for _, r := range k.Replacements {
+		if err := check("replacements path", r.Path); err != nil {
+			return err
+		}
+	}
+	for _, g := range k.ConfigMapGenerator {
+		if err := check("configMapGenerator files", kvSources(g.GeneratorArgs)...); err != nil {
+			return err
+		}
+	}
+	for _, g := range k.SecretGenerator {
+		if err := check("secretGenerator files", kvSources(g.GeneratorArgs)...); err != nil {
+			return err
+		}
+	}
+	for _, c := range []struct {
+		key     string
+		entries []string
+	}{
+		{"generators", k.Generators},
+		{"transformers", k.Transformers},
+		{"validators", k.Validators},
+	} {
+		for _, entry := range c.entries {
+			// As Kustomize tells them apart: an entry that parses as
+			// resources is an inline configuration, else a path.
+			if _, err := s.resources.SliceFromBytes([]byte(entry)); err == nil {
+				if err := s.configs(file, []byte(entry)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := check(c.key, entry); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-// screen walks v, checking the string values under loaded keys (key is
-// the nearest such key above v, or "").
-func screen(file string, v interface{}, key string) error {
+// kvSources are the files a generator reads.
+func kvSources(g types.GeneratorArgs) []string {
+	out := append(append([]string{}, g.FileSources...), g.EnvSources...)
+	return append(out, g.EnvSource)
+}
+
+// configs checks the built-in plugin configurations among the resources
+// of data. What does not parse as resources cannot configure a plugin
+// either.
+func (s *Screen) configs(file string, data []byte) error {
+	res, err := s.resources.SliceFromBytes(data)
+	if err != nil {
+		return nil
+	}
+	for _, r := range res {
+		gvk := r.GetGvk()
+		if gvk.Group != "" || gvk.Version != "builtin" {
+			continue
+		}
+		if gvk.Kind == "HelmChartInflationGenerator" {
+			return &HelmChartsError{File: file}
+		}
+		m, err := r.Map()
+		if err != nil {
+			return &UnscreenedError{File: file, Err: err}
+		}
+		if err := screenConfig(file, m, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// configKey reports whether a built-in plugin reads the values of the key
+// k as files to load. Plugins decode their configuration with
+// encoding/json, which matches keys whatever their case (Unicode folding
+// included), hence EqualFold.
+func configKey(k string) (string, bool) {
+	for _, name := range []string{"path", "paths", "files", "envs", "env", "targetFilePath",
+		"valuesFile", "additionalValuesFiles", "chartHome", "argsFromFile"} {
+		if strings.EqualFold(k, name) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// screenConfig walks a plugin configuration, checking the string values
+// under loaded keys (key is the nearest such key above v, or "").
+func screenConfig(file string, v interface{}, key string) error {
 	switch v := v.(type) {
 	case map[string]interface{}:
 		for k, child := range v {
-			if helmKey(k) && child != nil {
-				return &HelmChartsError{File: file}
-			}
 			under := key
-			if loadedKey(k) {
-				under = k
+			if name, ok := configKey(k); ok {
+				under = name
 			}
-			if err := screen(file, child, under); err != nil {
+			if err := screenConfig(file, child, under); err != nil {
 				return err
 			}
 		}
 	case []interface{}:
 		for _, child := range v {
-			if err := screen(file, child, key); err != nil {
+			if err := screenConfig(file, child, key); err != nil {
 				return err
 			}
 		}

@@ -33,29 +33,43 @@ func TestIsRemoteReference(t *testing.T) {
 	}
 }
 
-func TestGuard(t *testing.T) {
+func TestScreen(t *testing.T) {
 	var remote *RemoteReferenceError
 	var helm *HelmChartsError
 	var unscreened *UnscreenedError
+	const url = "http://169.254.169.254/x"
 	for _, c := range []struct {
 		name, file, data string
 		want             interface{}
 	}{
-		{"local", "a/kustomization.yaml", "resources: [../base, d.yaml]\nconfigMapGenerator:\n- name: c\n  files: [k=f.txt]\n", nil},
+		{"local", "a/kustomization.yaml", "resources: [../base, d.yaml]\nconfigMapGenerator:\n- name: c\n  files: [k=f.txt]\ngenerators: [gen.yaml]\n", nil},
 		{"annotation URL is no path", "a/kustomization.yaml", "commonAnnotations:\n  docs: https://docs.example\nresources: [d.yaml]\n", nil},
-		{"remote resource", "a/kustomization.yaml", "resources: [https://x.example/d.yaml]\n", &remote},
-		{"remote patch path", "a/kustomization.yml", "patches:\n- path: https://x.example/p.yaml\n", &remote},
-		{"remote openapi path", "a/Kustomization", "openapi:\n  path: https://x.example/schema.json\n", &remote},
+		{"remote resource", "a/kustomization.yaml", "resources: [" + url + "]\n", &remote},
+		{"key in another case", "a/kustomization.yaml", "Resources: [" + url + "]\n", &remote},
+		{"generator file in another case", "a/kustomization.yaml", "configMapGenerator:\n- name: loot\n  Files: [creds=" + url + "]\n", &remote},
+		{"merge key", "a/kustomization.yaml", "resources: [d.yaml]\n<<: {resources: [\"" + url + "\"]}\n", &remote},
+		{"remote patch path", "a/kustomization.yml", "patches:\n- path: " + url + "\n", &remote},
+		{"remote openapi path", "a/Kustomization", "openapi:\n  path: " + url + "\n", &remote},
 		{"remote replacement path", "a/kustomization.yaml", "replacements:\n- path: github.com/acme/r\n", &remote},
+		{"git option injection", "a/kustomization.yaml", "resources: [\"file:///tmp/r?ref=--upload-pack=touch+/tmp/p\"]\n", &remote},
+		{"inline transformer with escapes", "a/kustomization.yaml", "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n  metadata:\n    name: p\n  path: \"http:\\x2F\\x2Fhost/p.yaml\"\n", &remote},
 		{"helmCharts", "a/kustomization.yaml", "helmCharts:\n- name: x\n", &helm},
+		{"duplicate key hiding a remote base", "a/kustomization.yaml", "resources: [a]\nresources: [" + url + "]\n", &remote},
+		{"not a kustomization", "a/kustomization.yaml", "resources: [a\n", &unscreened},
+		{"unknown field", "a/kustomization.yaml", "resourcez: [a]\n", &unscreened},
 		{"helm generator", "a/gen.yaml", "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata:\n  name: h\n", &helm},
-		{"builtin config second document", "a/t.yaml", "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: builtin\nkind: PatchTransformer\npath: https://x.example/p\n", &remote},
-		{"resource with a URL", "a/d.yaml", "apiVersion: v1\nkind: ConfigMap\ndata:\n  path: https://x.example\n", nil},
-		{"duplicate keys", "a/kustomization.yaml", "resources: [d.yaml]\nresources: [https://x.example/d.yaml]\n", &unscreened},
-		{"list document", "a/kustomization.yaml", "- a\n- b\n", nil},
+		{"builtin config second document", "a/t.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\napiVersion: builtin\nkind: PatchTransformer\nmetadata:\n  name: p\npath: " + url + "\n", &remote},
+		{"builtin with a slash", "a/t.yaml", "apiVersion: /builtin\nkind: PatchTransformer\nmetadata:\n  name: p\npath: " + url + "\n", &remote},
+		{"builtin spelled with an escape", "a/t.yaml", "apiVersion: \"\\x62uiltin\"\nkind: PatchTransformer\nmetadata:\n  name: p\npath: " + url + "\n", &remote},
+		{"builtin in a List", "a/t.yaml", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: builtin\n  kind: PatchTransformer\n  metadata:\n    name: p\n  path: " + url + "\n", &remote},
+		{"config key in another case", "a/t.yaml", "apiVersion: builtin\nkind: PatchTransformer\nmetadata:\n  name: p\nPath: " + url + "\n", &remote},
+		{"value add target", "a/t.yaml", "apiVersion: builtin\nkind: ValueAddTransformer\nmetadata:\n  name: v\ntargetFilePath: " + url + "\n", &remote},
+		{"resource with a URL", "a/d.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  path: https://x.example\n", nil},
+		{"script that says builtin", "a/run.sh", "builtin echo \"state: ok: yes\"\n", nil},
+		{"binary file", "a/blob.bin", "\xfe\xff\x00\x01", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := Guard(c.file, []byte(c.data))
+			_, err := NewScreen().File(c.file, []byte(c.data))
 			switch target := c.want.(type) {
 			case nil:
 				if err != nil {
@@ -75,5 +89,18 @@ func TestGuard(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScreenHandsOnWhatItChecked: a kustomization is handed to Kustomize
+// re-encoded from what was checked, so a key Kustomize would read in
+// another case reaches it in the checked form.
+func TestScreenHandsOnWhatItChecked(t *testing.T) {
+	out, err := NewScreen().File("a/kustomization.yaml", []byte("Resources: [d.yaml]\nnamePrefix: x-\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out); got != "namePrefix: x-\nresources:\n- d.yaml\n" {
+		t.Errorf("handed on %q", got)
 	}
 }

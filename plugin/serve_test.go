@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -154,5 +155,19 @@ func waitFor(t *testing.T, cond func() bool, done <-chan error) {
 			t.Fatalf("serve stopped: %v", err)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestRenderWorkerTransportRefuses: the default transport of a render
+// worker refuses every request, naming it without its credentials.
+func TestRenderWorkerTransportRefuses(t *testing.T) {
+	req, err := http.NewRequest(http.MethodGet, "http://user:secret@169.254.169.254/latest/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&http.Client{Transport: refusedTransport{}}).Do(req)
+	var refused *NoNetworkError
+	if !errors.As(err, &refused) || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("err = %v, want a NoNetworkError without the password", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -45,6 +46,12 @@ func runRenderWorker(logOut io.Writer, o *renderWorkerOptions) error {
 	if err != nil {
 		return err
 	}
+	// A worker renders author input: what it fetches goes through the
+	// egress transports it builds itself. Kustomize's remote loaders use
+	// the default transport, so it refuses everything in this process
+	// (the kustomization screen refuses remote references first; this is
+	// the second wall).
+	http.DefaultTransport = refusedTransport{}
 	in, out := os.NewFile(3, "render-requests"), os.NewFile(4, "render-answers")
 	if in == nil || out == nil {
 		return errors.New("render-worker: file descriptors 3 and 4 are not open; serve starts this command, people do not")
@@ -85,4 +92,19 @@ func RunIfRenderWorker(args []string) (int, bool) {
 		return 1, true
 	}
 	return 0, true
+}
+
+// NoNetworkError is a request a render worker made through the default
+// transport, which it never allows.
+type NoNetworkError struct{ URL string }
+
+func (e *NoNetworkError) Error() string {
+	return fmt.Sprintf("render worker: no request goes out through the default transport (%s): renders fetch only through the plugin's connection rules", e.URL)
+}
+
+// refusedTransport is the default transport of a render worker.
+type refusedTransport struct{}
+
+func (refusedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return nil, &NoNetworkError{URL: r.URL.Redacted()}
 }

@@ -227,7 +227,7 @@ func TestKustomizeErrorsThroughTheSocket(t *testing.T) {
 		{"remote in a base", map[string]string{"apps/k/kustomization.yaml": "resources: [base]\n", "apps/k/base/kustomization.yaml": "resources: [https://example.com/cm.yaml]\n"},
 			"apps/k/base/kustomization.yaml: resources entry", ""},
 		{"duplicate key in a base", map[string]string{"apps/k/kustomization.yaml": "resources: [base]\n", "apps/k/base/cm.yaml": cm,
-			"apps/k/base/kustomization.yaml": "resources: [cm.yaml]\nresources: [https://example.com/cm.yaml]\n"}, "duplicate keys are refused", ""},
+			"apps/k/base/kustomization.yaml": "resources: [cm.yaml]\nresources: [https://example.com/cm.yaml]\n"}, "is a remote reference", ""},
 		{"helm generator config", map[string]string{"apps/k/kustomization.yaml": "generators: [g.yaml]\n",
 			"apps/k/g.yaml": "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata:\n  name: h\nchartName: web\n"}, "helmCharts are not supported", ""},
 		{"base outside the repository", k("resources: [../../../../../../../../etc]\n"), "accumulating resources from '../../../../../../../../etc'", ""},

@@ -111,12 +111,16 @@ func New(newCmd func() *exec.Cmd, opts ...Option) (*Pool, error) {
 	return p, nil
 }
 
-// env is what a worker's environment gets on top of the sidecar's.
+// env is what a worker's environment gets on top of the sidecar's. PATH
+// is emptied: a worker renders author input and runs no program, and
+// Kustomize would find git there for remote bases (the kustomization
+// screen refuses those first; this is the second wall).
 func (p *Pool) env() []string {
-	if p.memLimit <= 0 {
-		return nil
+	env := []string{"PATH="}
+	if p.memLimit > 0 {
+		env = append(env, "GOMEMLIMIT="+strconv.FormatInt(p.memLimit/10*9, 10))
 	}
-	return []string{"GOMEMLIMIT=" + strconv.FormatInt(p.memLimit/10*9, 10)}
+	return env
 }
 
 // replace starts a worker in the background and makes it idle; failures

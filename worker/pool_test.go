@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -206,5 +207,17 @@ func TestPreparedButNotRenderedIsGivenBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		prep.Close()
+	}
+}
+
+// TestWorkersRunNoProgram: workers start with an empty PATH, so that
+// nothing they render can find a program to run (Kustomize looks up git
+// for remote bases).
+func TestWorkersRunNoProgram(t *testing.T) {
+	for _, limit := range []int64{0, 256 << 20} {
+		env := (&Pool{memLimit: limit}).env()
+		if !slices.Contains(env, "PATH=") {
+			t.Errorf("memory limit %d: worker env %q keeps PATH", limit, env)
+		}
 	}
 }

@@ -238,6 +238,10 @@ func testRegistryOutage(t *testing.T, p *plane) {
 	image := p.image(repo) + ":1.6.3"
 	specBefore := p.watch.get(t, app).Spec
 
+	// Answers from the stale cache during the outage: the refresher's
+	// failing checks and the hard refresh's render (which may find the
+	// result one of those checks just cached) both count.
+	stale := p.serve.metric(t, `argocd_image_resolver_resolutions_total{result="stale"}`)
 	p.reg.down.Store(true)
 	down := time.Now()
 	defer p.reg.down.Store(false)
@@ -255,7 +259,6 @@ func testRegistryOutage(t *testing.T, p *plane) {
 		t.Fatalf("hard refresh %s after the outage began, with nothing pushed", at.Sub(down))
 	}
 	renders := p.serve.metric(t, `argocd_image_resolver_render_duration_seconds_count{result="success"}`)
-	stale := p.serve.metric(t, `argocd_image_resolver_resolutions_total{result="stale"}`)
 	// A user's (or Argo CD's periodic) hard refresh during the outage.
 	patch := []byte(`{"metadata":{"annotations":{"` + refreshAnnotation + `":"hard"}}}`)
 	patched, err := p.argo.ArgoprojV1alpha1().Applications(argocdNamespace).Patch(context.Background(), app, types.MergePatchType, patch, metav1.PatchOptions{})
