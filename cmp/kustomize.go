@@ -111,7 +111,7 @@ func readKustomization(repo Repo, app, name string, opts kustomization.Options) 
 	}
 	src := &kustomizeSource{repo: repo, path: app, file: file, limits: opts.Restrictions()}
 	if err := src.k.Unmarshal(data); err != nil {
-		return nil, &KustomizeError{Path: app, Err: fmt.Errorf("%s: %w", name, err)}
+		return nil, &KustomizeError{Path: app, Err: &kustomization.UnscreenedError{File: file, Err: err}}
 	}
 	if err := kustomization.NewScreen().Kustomization(file, &src.k); err != nil {
 		return nil, &KustomizeError{Path: app, Err: err}
