@@ -47,7 +47,7 @@ func compileKustomizeOptions(params, file kustomizeSettings) (kustomization.Opti
 		if err != nil {
 			return o, inputError("parameter %s: %v", ParamKustomizeImages, err)
 		}
-		o.Images = kustomization.SetImage(o.Images, img)
+		o.Images = append(o.Images, img)
 	}
 	replicas := pick(params.Replicas, file.Replicas)
 	for _, name := range slices.Sorted(maps.Keys(replicas)) {
@@ -143,15 +143,15 @@ func kustomizeImage(img render.Image, name string) (types.Image, error) {
 // written somewhere, unless it skips the check.
 func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fields []rewrite.FieldSpec) (*render.Output, error) {
 	k := s.k
-	k.Images = slices.Clone(k.Images)
 	out := &render.Output{}
 	rws := make([]rewrite.Image, 0, len(images))
+	entries := make([]types.Image, 0, len(images))
 	for _, img := range images {
 		entry, err := kustomizeImage(img, s.names[img.Alias])
 		if err != nil {
 			return nil, err
 		}
-		k.Images = kustomization.SetImage(k.Images, entry)
+		entries = append(entries, entry)
 		ref, err := directoryReference(img)
 		if err != nil {
 			return nil, err
@@ -159,6 +159,7 @@ func (s *kustomizeSource) render(ctx context.Context, images []render.Image, fie
 		rws = append(rws, rewrite.Image{Repository: img.Repository, Reference: ref})
 		out.Injections = append(out.Injections, render.Injection{Alias: img.Alias, Pinned: img.OverrideTag != "", Values: map[string]string{}})
 	}
+	k.Images = kustomization.SetImages(k.Images, entries...)
 	edited, err := yaml.Marshal(&k)
 	if err != nil {
 		return nil, &KustomizeError{Path: s.path, Err: fmt.Errorf("writing the images into %s: %w", path.Base(s.file), err)}

@@ -2,6 +2,7 @@ package kustomization
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/types"
@@ -20,7 +21,7 @@ func ParseImage(entry string) (types.Image, error) {
 	}
 	ref, digest, hasDigest := strings.Cut(rest, "@")
 	if hasDigest {
-		if !strings.Contains(digest, ":") || strings.ContainsAny(digest, "@=") {
+		if digest != Preserve && (!strings.Contains(digest, ":") || strings.ContainsAny(digest, "@=")) {
 			return img, fmt.Errorf("image %q: %q is not a digest (algorithm:hex, e.g. sha256:...)", entry, digest)
 		}
 		img.Digest = digest
@@ -55,22 +56,38 @@ func splitTag(ref string) (name, tag string) {
 	return ref[:i], ref[i+1:]
 }
 
-// SetImage sets img in the images of a kustomization as `kustomize edit
-// set image` does: an entry with the same name is updated, a new tag or
-// digest replacing both the old tag and digest (and a tag suffix); else
-// img is appended.
-func SetImage(images []types.Image, img types.Image) []types.Image {
-	for i := range images {
-		if images[i].Name != img.Name {
-			continue
+// Preserve, as the new name, tag or digest of an image override, keeps
+// what the kustomization's entry of that name has.
+const Preserve = "*"
+
+// SetImages sets the overrides in the images of a kustomization as
+// `kustomize edit set image` does: an override replaces the entry of the
+// same name whole, but for its Preserve fields, which keep the entry's
+// values; an override with no entry is added (Preserve fields empty); the
+// images come out sorted by name.
+func SetImages(images []types.Image, overrides ...types.Image) []types.Image {
+	out := slices.Clone(images)
+	for _, img := range overrides {
+		i := slices.IndexFunc(out, func(have types.Image) bool { return have.Name == img.Name })
+		var have types.Image
+		if i >= 0 {
+			have = out[i]
 		}
-		if img.NewName != "" {
-			images[i].NewName = img.NewName
+		if img.NewName == Preserve {
+			img.NewName = have.NewName
 		}
-		if img.NewTag != "" || img.Digest != "" {
-			images[i].NewTag, images[i].Digest, images[i].TagSuffix = img.NewTag, img.Digest, ""
+		if img.NewTag == Preserve {
+			img.NewTag = have.NewTag
 		}
-		return images
+		if img.Digest == Preserve {
+			img.Digest = have.Digest
+		}
+		if i >= 0 {
+			out[i] = img
+		} else {
+			out = append(out, img)
+		}
 	}
-	return append(images, img)
+	slices.SortStableFunc(out, func(a, b types.Image) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

@@ -25,6 +25,8 @@ func TestParseImage(t *testing.T) {
 		{"=web:1", types.Image{}, "empty name before '='"},
 		{"web=:1", types.Image{}, "no image name"},
 		{"web@latest", types.Image{}, "is not a digest"},
+		{"web=*:2", types.Image{Name: "web", NewName: "*", NewTag: "2"}, ""},
+		{"web@*", types.Image{Name: "web", Digest: "*"}, ""},
 		{"a=b=c", types.Image{}, "may not hold"},
 	} {
 		t.Run(c.in, func(t *testing.T) {
@@ -42,22 +44,26 @@ func TestParseImage(t *testing.T) {
 	}
 }
 
-func TestSetImage(t *testing.T) {
+func TestSetImages(t *testing.T) {
 	have := []types.Image{{Name: "web", NewName: "mirror/web", NewTag: "1", TagSuffix: "-x"}, {Name: "db", Digest: "sha256:a"}}
 	for _, c := range []struct {
 		name string
-		set  types.Image
+		set  []types.Image
 		want []types.Image
 	}{
-		{"new tag replaces tag and suffix, keeps the new name", types.Image{Name: "web", NewTag: "2"}, []types.Image{{Name: "web", NewName: "mirror/web", NewTag: "2"}, have[1]}},
-		{"digest replaces the tag", types.Image{Name: "web", Digest: "sha256:b"}, []types.Image{{Name: "web", NewName: "mirror/web", Digest: "sha256:b"}, have[1]}},
-		{"rename only keeps the tag", types.Image{Name: "web", NewName: "ghcr.io/web"}, []types.Image{{Name: "web", NewName: "ghcr.io/web", NewTag: "1", TagSuffix: "-x"}, have[1]}},
-		{"new name appended", types.Image{Name: "api", NewTag: "3"}, []types.Image{have[0], have[1], {Name: "api", NewTag: "3"}}},
+		{"an override replaces the entry whole", []types.Image{{Name: "web", NewTag: "2"}}, []types.Image{have[1], {Name: "web", NewTag: "2"}}},
+		{"preserved fields keep the entry's", []types.Image{{Name: "web", NewName: Preserve, NewTag: "2"}}, []types.Image{have[1], {Name: "web", NewName: "mirror/web", NewTag: "2"}}},
+		{"preserve with no entry is empty", []types.Image{{Name: "api", NewName: Preserve, NewTag: "3"}}, []types.Image{{Name: "api", NewTag: "3"}, have[1], have[0]}},
+		{"the last override of a name wins", []types.Image{{Name: "db", NewTag: "1"}, {Name: "db", NewTag: "2"}}, []types.Image{{Name: "db", NewTag: "2"}, have[0]}},
+		{"no override sorts", nil, []types.Image{have[1], have[0]}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := append([]types.Image(nil), have...)
-			if got := SetImage(in, c.set); !reflect.DeepEqual(got, c.want) {
+			if got := SetImages(in, c.set...); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("got %+v, want %+v", got, c.want)
+			}
+			if !reflect.DeepEqual(in, have) {
+				t.Errorf("the input changed: %+v", in)
 			}
 		})
 	}

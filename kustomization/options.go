@@ -43,7 +43,7 @@ func (o Options) Restrictions() types.LoadRestrictions {
 
 // Apply changes k as Argo CD's `kustomize edit` commands do for these
 // options: name prefix, suffix and namespace replaced, images set (see
-// SetImage), replicas replaced by name or added, labels and annotations
+// SetImages), replicas replaced by name or added, labels and annotations
 // added over the kustomization's own, components added once.
 func (o Options) Apply(k *types.Kustomization) {
 	if o.NamePrefix != "" {
@@ -55,8 +55,8 @@ func (o Options) Apply(k *types.Kustomization) {
 	if o.Namespace != "" {
 		k.Namespace = o.Namespace
 	}
-	for _, img := range o.Images {
-		k.Images = SetImage(k.Images, img)
+	if len(o.Images) > 0 {
+		k.Images = SetImages(k.Images, o.Images...)
 	}
 	for _, r := range o.Replicas {
 		i := slices.IndexFunc(k.Replicas, func(have types.Replica) bool { return have.Name == r.Name })
