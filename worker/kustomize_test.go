@@ -76,9 +76,7 @@ func build(t *testing.T, root, app string, images ...types.Image) cmp.KustomizeB
 	if err := k.Unmarshal(data); err != nil {
 		t.Fatal(err)
 	}
-	for _, img := range images {
-		k.Images = kustomization.SetImage(k.Images, img)
-	}
+	k.Images = kustomization.SetImages(k.Images, images...)
 	if data, err = yaml.Marshal(&k); err != nil {
 		t.Fatal(err)
 	}
