@@ -36,6 +36,7 @@ type generateOptions struct {
 	apiVersions    []string
 	registriesConf string
 	strictSemver   bool
+	renderMemory   int64
 	logFormat      string
 	logLevel       string
 }
@@ -108,6 +109,7 @@ are taken from the environment, or from the flags.`,
 	f.StringArrayVar(&o.apiVersions, "api-versions", nil, "API version for .Capabilities, e.g. monitoring.coreos.com/v1 (repeatable; default $KUBE_API_VERSIONS)")
 	f.StringVar(&o.registriesConf, "registries-conf", "", "registries config file (argocd-image-updater's registries.conf keys)")
 	f.StringVar(&o.imageFields, "image-fields", "", "file of extra image fields of custom resources the resolved images are written into (rewrite, plain manifests, kustomizations), as serve --image-fields")
+	f.Int64Var(&o.renderMemory, "render-memory-limit", DefaultRenderMemoryLimit, "most resident memory the worker process that builds a kustomization may use, in bytes: a build over it is stopped and fails (0: no limit)")
 	addStrictSemverFlag(f, &o.strictSemver)
 	addLogFlags(f, &o.logFormat, &o.logLevel)
 	return cmd
@@ -162,7 +164,9 @@ func runGenerate(ctx context.Context, out, errOut io.Writer, environ []string, d
 		return err
 	}
 	start := time.Now()
-	p := cmp.Pipeline{Resolver: resolver, Renderer: cmp.HelmRenderer{}, Rules: conf, ImageFields: imageFields,
+	kustomizer := &workerKustomizer{memoryLimit: o.renderMemory, logFormat: o.logFormat, logLevel: o.logLevel, logger: logger}
+	defer kustomizer.Close()
+	p := cmp.Pipeline{Resolver: resolver, Renderer: cmp.HelmRenderer{}, Rules: conf, ImageFields: imageFields, Kustomizer: kustomizer,
 		SpecOptions: []resolve.SpecOption{resolve.StrictSemverByDefault(o.strictSemver)}}
 	app, err = filepath.Rel(repoRoot, appDir)
 	if err != nil {

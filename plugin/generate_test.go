@@ -3,10 +3,13 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
+	"github.com/argocd-image-resolver/argocd-image-resolver/worker"
 )
 
 // genRegistry starts a loopback registry holding acme/web with tags.
@@ -442,4 +446,44 @@ func TestGenerateKustomizeImageFields(t *testing.T) {
 	if text := run(); !strings.Contains(text, "image: "+host+"/acme/web:0.0.1") {
 		t.Errorf("without --image-fields the Widget changed:\n%s", text)
 	}
+}
+
+// TestGenerateKustomizeInAWorker: generate builds a kustomization in a
+// render worker with a memory limit, so a kustomization that makes
+// Kustomize build far more than it reads (a 200 KiB annotation on each of
+// 400 ConfigMaps) stops at the limit instead of growing generate's own
+// process.
+func TestGenerateKustomizeInAWorker(t *testing.T) {
+	for _, k := range []string{"ARGOCD_APP_PARAMETERS", "ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_ENV_IMAGE_LIST", "ARGOCD_APP_SOURCE_PATH"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	root := t.TempDir()
+	var cms strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&cms, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c%d\n", i)
+	}
+	files := map[string]string{
+		"app/kustomization.yaml": "resources: [cms.yaml]\ncommonAnnotations:\n  a: " + strings.Repeat("x", 200<<10) + "\n",
+		"app/cms.yaml":           cms.String(),
+	}
+	for p, body := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := NewRootCommand()
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs([]string{"generate", filepath.Join(root, "app"), "--render-memory-limit", strconv.Itoa(64 << 20)})
+	err := cmd.ExecuteContext(context.Background())
+	var over *worker.MemoryLimitError
+	if !errors.As(err, &over) {
+		t.Fatalf("err = %v, want the worker stopped at its memory limit", err)
+	}
+	t.Logf("stopped: %v", err)
 }
