@@ -29,6 +29,9 @@ type kustomizeSettings struct {
 	Replicas          *map[string]string `json:"kustomize-replicas,omitempty"`
 	Components        *[]string          `json:"kustomize-components,omitempty"`
 	LoadRestrictor    *string            `json:"kustomize-load-restrictor,omitempty"`
+
+	ForceCommonLabels      *flexBool `json:"kustomize-force-common-labels,omitempty"`
+	ForceCommonAnnotations *flexBool `json:"kustomize-force-common-annotations,omitempty"`
 }
 
 // compileKustomizeOptions checks and compiles the kustomize-* settings,
@@ -41,6 +44,9 @@ func compileKustomizeOptions(params, file kustomizeSettings) (kustomization.Opti
 		CommonLabels:      pick(params.CommonLabels, file.CommonLabels),
 		CommonAnnotations: pick(params.CommonAnnotations, file.CommonAnnotations),
 		Components:        pick(params.Components, file.Components),
+
+		ForceCommonLabels:      bool(pick(params.ForceCommonLabels, file.ForceCommonLabels)),
+		ForceCommonAnnotations: bool(pick(params.ForceCommonAnnotations, file.ForceCommonAnnotations)),
 	}
 	for _, entry := range pick(params.Images, file.Images) {
 		img, err := kustomization.ParseImage(entry)
@@ -116,7 +122,9 @@ func readKustomization(repo Repo, app, name string, opts kustomization.Options) 
 	if err := kustomization.NewScreen().Kustomization(file, &src.k); err != nil {
 		return nil, &KustomizeError{Path: app, Err: err}
 	}
-	opts.Apply(&src.k)
+	if err := opts.Apply(&src.k); err != nil {
+		return nil, &KustomizeError{Path: app, Err: err}
+	}
 	return src, nil
 }
 

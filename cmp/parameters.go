@@ -36,6 +36,9 @@ const (
 	ParamKustomizeComponents        = "kustomize-components"
 	ParamKustomizeLoadRestrictor    = "kustomize-load-restrictor"
 
+	ParamKustomizeForceCommonLabels      = "kustomize-force-common-labels"
+	ParamKustomizeForceCommonAnnotations = "kustomize-force-common-annotations"
+
 	// AnnouncedImagePrefix names the informational parameters announcing
 	// resolved tags (`image.<alias>`); they are accepted and ignored.
 	AnnouncedImagePrefix = "image."
@@ -134,6 +137,9 @@ var parameterKinds = map[string]paramKind{
 	ParamKustomizeReplicas:          kindMap,
 	ParamKustomizeComponents:        kindArray,
 	ParamKustomizeLoadRestrictor:    kindString,
+
+	ParamKustomizeForceCommonLabels:      kindBool,
+	ParamKustomizeForceCommonAnnotations: kindBool,
 }
 
 func knownParameters() string {
@@ -258,7 +264,7 @@ func (s *settings) set(name string, kind paramKind, p pluginParameter) error {
 		s.Components = p.Array
 	case ParamKustomizeLoadRestrictor:
 		s.LoadRestrictor = &str
-	case ParamSkipCRDs, ParamIgnoreMissingValueFiles, ParamDirectoryRecurse:
+	case ParamSkipCRDs, ParamIgnoreMissingValueFiles, ParamDirectoryRecurse, ParamKustomizeForceCommonLabels, ParamKustomizeForceCommonAnnotations:
 		v, err := strconv.ParseBool(strings.TrimSpace(str))
 		if err != nil {
 			return fmt.Errorf("want \"true\" or \"false\", got %q", str)
@@ -269,6 +275,10 @@ func (s *settings) set(name string, kind paramKind, p pluginParameter) error {
 			s.SkipCRDs = &b
 		case ParamIgnoreMissingValueFiles:
 			s.IgnoreMissingValueFiles = &b
+		case ParamKustomizeForceCommonLabels:
+			s.ForceCommonLabels = &b
+		case ParamKustomizeForceCommonAnnotations:
+			s.ForceCommonAnnotations = &b
 		default:
 			s.DirectoryRecurse = &b
 		}

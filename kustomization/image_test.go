@@ -1,6 +1,7 @@
 package kustomization
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -77,13 +78,16 @@ func TestApply(t *testing.T) {
 		Replicas:     []types.Replica{{Name: "web", Count: 1}},
 		Components:   []string{"c1"},
 	}
-	Options{
+	err := Options{
 		NamePrefix:   "b-",
 		CommonLabels: map[string]string{"team": "x"},
 		Replicas:     []types.Replica{{Name: "web", Count: 3}, {Name: "api", Count: 2}},
 		Components:   []string{"c1", "c2"},
 		Images:       []types.Image{{Name: "web", NewTag: "2"}},
 	}.Apply(&k)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := types.Kustomization{
 		NamePrefix:   "b-",
 		Namespace:    "ns",
@@ -94,5 +98,26 @@ func TestApply(t *testing.T) {
 	}
 	if !reflect.DeepEqual(k, want) {
 		t.Errorf("got %+v\nwant %+v", k, want)
+	}
+}
+
+// TestApplyExistingKeys: a label or annotation the kustomization sets is
+// replaced only when forced, as Argo CD's kustomize edit add label does.
+func TestApplyExistingKeys(t *testing.T) {
+	base := func() types.Kustomization {
+		return types.Kustomization{CommonLabels: map[string]string{"app": "web"}, CommonAnnotations: map[string]string{"owner": "a"}}
+	}
+	k := base()
+	var existing *ExistingKeyError
+	if err := (Options{CommonLabels: map[string]string{"app": "api"}}).Apply(&k); !errors.As(err, &existing) || existing.Key != "app" {
+		t.Errorf("unforced label: err = %v, want the existing key named", err)
+	}
+	k = base()
+	if err := (Options{CommonAnnotations: map[string]string{"owner": "b"}}).Apply(&k); !errors.As(err, &existing) || !strings.Contains(err.Error(), "kustomize-force-common-annotations") {
+		t.Errorf("unforced annotation: err = %v, want the force parameter named", err)
+	}
+	k = base()
+	if err := (Options{CommonLabels: map[string]string{"app": "api"}, ForceCommonLabels: true, CommonAnnotations: map[string]string{"owner": "b"}, ForceCommonAnnotations: true}).Apply(&k); err != nil || k.CommonLabels["app"] != "api" || k.CommonAnnotations["owner"] != "b" {
+		t.Errorf("forced: err = %v, kustomization %+v", err, k)
 	}
 }

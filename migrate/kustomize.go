@@ -29,6 +29,8 @@ func kustomizeParameters(k *v1alpha1.ApplicationSourceKustomize, field string, p
 	p.array(cmp.ParamKustomizeImages, images)
 	p.mapping(cmp.ParamKustomizeCommonLabels, k.CommonLabels)
 	p.mapping(cmp.ParamKustomizeCommonAnnotations, k.CommonAnnotations)
+	p.flag(cmp.ParamKustomizeForceCommonLabels, k.ForceCommonLabels)
+	p.flag(cmp.ParamKustomizeForceCommonAnnotations, k.ForceCommonAnnotations)
 	if len(k.Replicas) > 0 {
 		replicas := make(map[string]string, len(k.Replicas))
 		for _, r := range k.Replicas {
@@ -39,8 +41,6 @@ func kustomizeParameters(k *v1alpha1.ApplicationSourceKustomize, field string, p
 	p.array(cmp.ParamKustomizeComponents, k.Components)
 
 	f.unsupported(field+".version", k.Version != "", "the plugin runs its own kustomize")
-	f.unsupported(field+".forceCommonLabels", k.ForceCommonLabels, "the plugin has no such setting")
-	f.unsupported(field+".forceCommonAnnotations", k.ForceCommonAnnotations, "the plugin has no such setting")
 	f.unsupported(field+".commonAnnotationsEnvsubst", k.CommonAnnotationsEnvsubst, "the plugin has no such setting")
 	f.unsupported(field+".labelWithoutSelector", k.LabelWithoutSelector, "the plugin has no such setting")
 	f.unsupported(field+".labelIncludeTemplates", k.LabelIncludeTemplates, "the plugin has no such setting")

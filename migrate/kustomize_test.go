@@ -58,7 +58,7 @@ components: [../../components/debug]
 			findings:    []string{"web.helm.image-tag: a Helm setting on a Kustomize source"},
 		},
 		{
-			name: "settings without an equivalent",
+			name: "settings without an equivalent, and the force flags",
 			kustomize: `version: v5.4.3
 forceCommonLabels: true
 forceCommonAnnotations: true
@@ -70,9 +70,9 @@ ignoreMissingComponents: true
 kubeVersion: "1.29"
 apiVersions: [v1]
 `,
-			want: map[string]any{},
+			want: map[string]any{"kustomize-force-common-labels": "true", "kustomize-force-common-annotations": "true"},
 			findings: []string{
-				"kustomize.version: no equivalent", "kustomize.forceCommonLabels: no equivalent", "kustomize.forceCommonAnnotations: no equivalent",
+				"kustomize.version: no equivalent",
 				"kustomize.commonAnnotationsEnvsubst: no equivalent", "kustomize.labelWithoutSelector: no equivalent",
 				"kustomize.labelIncludeTemplates: no equivalent", "kustomize.patches: no equivalent",
 				"kustomize.ignoreMissingComponents: no equivalent", "kustomize.kubeVersion: no equivalent", "kustomize.apiVersions: no equivalent",

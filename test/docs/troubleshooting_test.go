@@ -150,6 +150,7 @@ var producers = map[string]producer{
 	"the build read more than":                  rendersAt("apps/kustomize-bomb", params(images("web=REG/acme/web"))),
 	"not a valid kustomization":                 rendersAt("apps/kustomize-dup", params(images("web=REG/acme/web"))),
 	"no workload built from the kustomization":  rendersAt("apps/kustomize", params(images("web=REG/acme/web"))),
+	"is already set in the kustomization":       rendersAt("apps/kustomize-labels", params(images("web=REG/acme/web"), mapParam("kustomize-common-labels", "app", "x"))),
 	"apply to Kustomize applications only":      rendersAt("apps/plain", params(images("web=REG/acme/web"), str("kustomize-namespace", "x"))),
 	"no workload in the manifests":              rendersAt("apps/plain", params(images("web=REG/acme/web"))),
 	"vendor the chart in charts/":               rendersAt("apps/deps", params(images("web=REG/acme/web"), name())),
@@ -509,6 +510,7 @@ func writeTroubleRepo(t *testing.T, chartsURL string) string {
 		"apps/kustomize/deployment.yaml":              "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: example.invalid/api:1.0.0\n",
 		"apps/kustomize-remote/kustomization.yaml":    "resources: [\"https://github.com/acme/deploy//base?ref=v1\"]\n",
 		"apps/kustomize-helm/kustomization.yaml":      "helmCharts:\n  - name: web\n    repo: https://charts.example\n",
+		"apps/kustomize-labels/kustomization.yaml":    "commonLabels:\n  app: web\n",
 		"apps/kustomize-dup/kustomization.yaml":       "resources: [a.yaml]\nresourcez: [b.yaml]\n",
 		"apps/plain/deployment.yaml":                  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: example.invalid/api:1.0.0\n",
 		"apps/escape/Chart.yaml":                      chart("escape") + "dependencies:\n  - name: lib\n    version: 1.0.0\n    repository: file://../../../outside\n",
@@ -679,6 +681,14 @@ func options(kv ...string) v1alpha1.ApplicationSourcePluginParameter {
 		m[kv[i]] = kv[i+1]
 	}
 	return v1alpha1.ApplicationSourcePluginParameter{Name: "image-options", OptionalMap: &v1alpha1.OptionalMap{Map: m}}
+}
+
+func mapParam(name string, kv ...string) v1alpha1.ApplicationSourcePluginParameter {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return v1alpha1.ApplicationSourcePluginParameter{Name: name, OptionalMap: &v1alpha1.OptionalMap{Map: m}}
 }
 
 func str(name, v string) v1alpha1.ApplicationSourcePluginParameter {
