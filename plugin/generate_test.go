@@ -35,6 +35,29 @@ func genRegistry(t *testing.T, tags ...string) string {
 	return reg.Host()
 }
 
+// writeTree writes files (path: content) under root.
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for p, body := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// unsetArgoEnv removes the environment Argo CD gives a plugin, for
+// generate run as on a laptop (restored after the test).
+func unsetArgoEnv(t *testing.T) {
+	for _, k := range []string{"ARGOCD_APP_PARAMETERS", "ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_ENV_IMAGE_LIST", "ARGOCD_APP_SOURCE_PATH"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
 // genChart writes a repository with a chart at apps/web and returns the
 // repository root.
 func genChart(t *testing.T) string {
@@ -59,15 +82,7 @@ spec:
 		"apps/web/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-kube\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n",
 		"env/prod.yaml":              "replicas: 5\n",
 	}
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, root, files)
 	return root
 }
 
@@ -408,10 +423,7 @@ func splitDocs(stream string) []string { return render.SplitDocuments(stream) }
 // generate, so it needs the flag serve has).
 func TestGenerateKustomizeImageFields(t *testing.T) {
 	host := genRegistry(t, "1.0.0", "2.1.0")
-	for _, k := range []string{"ARGOCD_APP_PARAMETERS", "ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_ENV_IMAGE_LIST", "ARGOCD_APP_SOURCE_PATH"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
+	unsetArgoEnv(t)
 	root := t.TempDir()
 	files := map[string]string{
 		"app/kustomization.yaml": "resources: [deploy.yaml, widget.yaml]\nnamePrefix: lap-\n",
@@ -419,15 +431,7 @@ func TestGenerateKustomizeImageFields(t *testing.T) {
 		"app/widget.yaml":        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  runner:\n    image: " + host + "/acme/web:0.0.1\n",
 		"fields.yaml":            "images:\n  - path: spec/runner/image\n    kind: Widget\n    group: example.com\n",
 	}
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, root, files)
 	run := func(extra ...string) string {
 		cmd := NewRootCommand()
 		var out, errOut bytes.Buffer
@@ -454,10 +458,7 @@ func TestGenerateKustomizeImageFields(t *testing.T) {
 // 400 ConfigMaps) stops at the limit instead of growing generate's own
 // process.
 func TestGenerateKustomizeInAWorker(t *testing.T) {
-	for _, k := range []string{"ARGOCD_APP_PARAMETERS", "ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_ENV_IMAGE_LIST", "ARGOCD_APP_SOURCE_PATH"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
+	unsetArgoEnv(t)
 	root := t.TempDir()
 	var cms strings.Builder
 	for i := range 400 {
@@ -467,15 +468,7 @@ func TestGenerateKustomizeInAWorker(t *testing.T) {
 		"app/kustomization.yaml": "resources: [cms.yaml]\ncommonAnnotations:\n  a: " + strings.Repeat("x", 200<<10) + "\n",
 		"app/cms.yaml":           cms.String(),
 	}
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, root, files)
 	cmd := NewRootCommand()
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)
