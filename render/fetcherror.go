@@ -22,6 +22,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
+	"github.com/argocd-image-resolver/argocd-image-resolver/registryerror"
 )
 
 // FetchError is why chart dependencies could not be fetched, in words
@@ -63,9 +64,6 @@ const (
 	hintBudget      = "vendor the chart in charts/, or ask the Argo CD admins to raise --max-dependency-bytes"
 )
 
-// registryCode is what the registry API allows as an error code.
-var registryCode = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
-
 // describeFetch explains err (from Helm, its getters or ORAS) in our
 // words, from the typed errors in its chain; false when it holds none
 // that says more than "it failed". hosts are the hosts (host[:port]) the
@@ -101,16 +99,12 @@ func describeFetch(err error, hosts []string) (*FetchError, bool) {
 	case errors.As(err, &status):
 		return &FetchError{Status: status.Code, Reason: status.Error(), hint: statusHint(status.Code, nil)}, true
 	case errors.As(err, &resp):
-		var codes []string
-		for _, e := range resp.Errors {
-			if registryCode.MatchString(e.Code) && !slices.Contains(codes, e.Code) && len(codes) < 4 {
-				codes = append(codes, e.Code)
-			}
+		raw := make([]string, len(resp.Errors))
+		for i, e := range resp.Errors {
+			raw[i] = e.Code
 		}
-		reason := fmt.Sprintf("the registry answered HTTP %d", resp.StatusCode)
-		if len(codes) > 0 {
-			reason += " " + strings.Join(codes, ", ")
-		}
+		codes := registryerror.Codes(raw)
+		reason := "the registry answered " + registryerror.Status(resp.StatusCode, codes)
 		if resp.URL != nil && !strings.HasPrefix(resp.URL.Path, "/v2/") {
 			reason += " (from its token service or a redirect target)"
 		}

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/egress"
+	"github.com/argocd-image-resolver/argocd-image-resolver/registryerror"
 )
 
 // target is the repository one spec asks for.
@@ -154,10 +153,6 @@ func (e *recordedError) Unwrap() error {
 
 func (e *registryError) Unwrap() error { return e.Err }
 
-// errorCode is what the registry API allows as an error code (DENIED,
-// NAME_UNKNOWN, TOOMANYREQUESTS...).
-var errorCode = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
-
 // describeFailure says why a request failed in words of our own.
 func describeFailure(err error, registry string) string {
 	var (
@@ -226,17 +221,7 @@ func sameHost(hostport, registry string) bool {
 
 // httpFailure is the status and error codes of an HTTP error answer.
 func httpFailure(te *transport.Error) string {
-	msg := fmt.Sprintf("HTTP %d", te.StatusCode)
-	var codes []string
-	for _, d := range te.Errors {
-		c := string(d.Code)
-		if errorCode.MatchString(c) && !slices.Contains(codes, c) && len(codes) < 4 {
-			codes = append(codes, c)
-		}
-	}
-	if len(codes) > 0 {
-		msg += " " + strings.Join(codes, ", ")
-	}
+	msg := registryerror.FromTransport(te)
 	if te.Request != nil && !strings.HasPrefix(te.Request.URL.Path, "/v2/") {
 		msg += " (from its token service or a redirect target)"
 	}

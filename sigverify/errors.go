@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/registryerror"
 )
 
 // PolicyError is a signature policy that New could not load: a missing
@@ -72,10 +72,6 @@ func (e *CheckError) Error() string {
 
 func (e *CheckError) Unwrap() error { return e.Err }
 
-// errorCode is what the registry API allows as an error code (DENIED,
-// NAME_UNKNOWN, ...).
-var errorCode = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
-
 // describe says why a registry request failed in our own words: status
 // and error codes, or the kind of network failure.
 func describe(err error) string {
@@ -86,18 +82,7 @@ func describe(err error) string {
 	)
 	switch {
 	case errors.As(err, &te):
-		msg := fmt.Sprintf("HTTP %d", te.StatusCode)
-		var codes []string
-		for _, d := range te.Errors {
-			c := string(d.Code)
-			if errorCode.MatchString(c) && !slices.Contains(codes, c) && len(codes) < 4 {
-				codes = append(codes, c)
-			}
-		}
-		if len(codes) > 0 {
-			msg += " " + strings.Join(codes, ", ")
-		}
-		return msg
+		return registryerror.FromTransport(te)
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer before the deadline"
 	case errors.Is(err, context.Canceled):
