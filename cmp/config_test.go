@@ -1,6 +1,7 @@
 package cmp
 
 import (
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -226,6 +227,32 @@ func TestGlobTree(t *testing.T) {
 			if err != nil || got != tc.want {
 				t.Errorf("globTree(%s, %q) = %v, %v; want %v", at.app, tc.pattern, got, err, tc.want)
 			}
+		}
+	}
+}
+
+// TestEveryParameterDecodes: each parameter of plugin.yaml's kinds has a
+// field in settings under its name (the decoding refuses names it does
+// not know, so a parameter without a field fails here, not silently).
+func TestEveryParameterDecodes(t *testing.T) {
+	for name, kind := range parameterKinds {
+		p := map[string]any{"name": name}
+		switch kind {
+		case kindArray:
+			p["array"] = []string{"a"}
+		case kindMap:
+			p["map"] = map[string]string{"a": "b"}
+		case kindBool:
+			p["string"] = "true"
+		default:
+			p["string"] = "a"
+		}
+		raw, err := json.Marshal([]any{p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseParameters(string(raw)); err != nil {
+			t.Errorf("parameter %s: %v", name, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package cmp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,6 +165,9 @@ func parseParameters(raw string) (settings, error) {
 		return out, inputError("%s is not the JSON list of plugin parameters Argo CD sends: %v", EnvAppParameters, err)
 	}
 	var errs []error
+	// The known parameters, by name, decoded into settings through its
+	// JSON names (the same as the repository file's keys).
+	known := map[string]any{}
 	for _, p := range params {
 		name := strings.TrimPrefix(p.Name, resolve.UpdaterPrefix)
 		if strings.HasPrefix(name, AnnouncedImagePrefix) && !resolve.IsOptionKey(name) {
@@ -179,12 +183,24 @@ func parseParameters(raw string) (settings, error) {
 			}
 			continue
 		}
-		if err := out.set(name, kind, p); err != nil {
+		v, err := p.value(kind)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("parameter %q: %w", p.Name, err))
+			continue
 		}
+		known[name] = v
 	}
 	if len(errs) > 0 {
 		return settings{}, inputError("%v", errors.Join(errs...))
+	}
+	data, err := json.Marshal(known)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&out)
+	}
+	if err != nil {
+		return settings{}, fmt.Errorf("decoding the plugin parameters: %w", err)
 	}
 	return out, nil
 }
@@ -210,78 +226,30 @@ func (s *settings) setUpdaterKey(name string, p pluginParameter) error {
 	return fmt.Errorf("unknown parameter %q (known: %s, %s, and <alias>.<option> keys)", p.Name, knownParameters(), ParamImageList)
 }
 
-func (s *settings) set(name string, kind paramKind, p pluginParameter) error {
-	var str string
+// value is the parameter's value for its kind: the array, map or string
+// Argo CD sent, a boolean parsed from the string.
+func (p pluginParameter) value(kind paramKind) (any, error) {
 	switch kind {
 	case kindArray:
 		if p.Array == nil {
-			return errors.New("must be an array (set `array:` in spec.source.plugin.parameters)")
+			return nil, errors.New("must be an array (set `array:` in spec.source.plugin.parameters)")
 		}
+		return *p.Array, nil
 	case kindMap:
 		if p.Map == nil {
-			return errors.New("must be a map (set `map:` in spec.source.plugin.parameters)")
+			return nil, errors.New("must be a map (set `map:` in spec.source.plugin.parameters)")
 		}
-	case kindString, kindBool:
-		if p.String == nil {
-			return errors.New("must be a string (set `string:` in spec.source.plugin.parameters)")
-		}
-		str = *p.String
+		return *p.Map, nil
 	}
-	switch name {
-	case ParamImages:
-		s.Images = p.Array
-	case ParamImageOptions:
-		s.ImageOptions = p.Map
-	case ParamValueFiles:
-		s.ValueFiles = p.Array
-	case ParamValues:
-		s.Values = &str
-	case ParamHelmParameters:
-		s.HelmParameters = p.Map
-	case ParamHelmStringParameters:
-		s.HelmStringParameters = p.Map
-	case ParamReleaseName:
-		s.ReleaseName = &str
-	case ParamDirectoryInclude:
-		s.DirectoryInclude = &str
-	case ParamDirectoryExclude:
-		s.DirectoryExclude = &str
-	case ParamKustomizeNamePrefix:
-		s.NamePrefix = &str
-	case ParamKustomizeNameSuffix:
-		s.NameSuffix = &str
-	case ParamKustomizeNamespace:
-		s.Namespace = &str
-	case ParamKustomizeImages:
-		s.kustomizeSettings.Images = p.Array
-	case ParamKustomizeCommonLabels:
-		s.CommonLabels = p.Map
-	case ParamKustomizeCommonAnnotations:
-		s.CommonAnnotations = p.Map
-	case ParamKustomizeReplicas:
-		s.Replicas = p.Map
-	case ParamKustomizeComponents:
-		s.Components = p.Array
-	case ParamKustomizeLoadRestrictor:
-		s.LoadRestrictor = &str
-	case ParamSkipCRDs, ParamIgnoreMissingValueFiles, ParamDirectoryRecurse, ParamKustomizeForceCommonLabels, ParamKustomizeForceCommonAnnotations:
-		v, err := strconv.ParseBool(strings.TrimSpace(str))
+	if p.String == nil {
+		return nil, errors.New("must be a string (set `string:` in spec.source.plugin.parameters)")
+	}
+	if kind == kindBool {
+		v, err := strconv.ParseBool(strings.TrimSpace(*p.String))
 		if err != nil {
-			return fmt.Errorf("want \"true\" or \"false\", got %q", str)
+			return nil, fmt.Errorf("want \"true\" or \"false\", got %q", *p.String)
 		}
-		b := flexBool(v)
-		switch name {
-		case ParamSkipCRDs:
-			s.SkipCRDs = &b
-		case ParamIgnoreMissingValueFiles:
-			s.IgnoreMissingValueFiles = &b
-		case ParamKustomizeForceCommonLabels:
-			s.ForceCommonLabels = &b
-		case ParamKustomizeForceCommonAnnotations:
-			s.ForceCommonAnnotations = &b
-		default:
-			s.DirectoryRecurse = &b
-		}
+		return v, nil
 	}
-	return nil
+	return *p.String, nil
 }
