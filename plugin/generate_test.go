@@ -23,6 +23,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/render"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 	"github.com/argocd-image-resolver/argocd-image-resolver/worker"
 )
@@ -33,20 +34,6 @@ func genRegistry(t *testing.T, tags ...string) string {
 	reg := registrytest.New(t)
 	reg.PushTags(t, "acme/web", tags...)
 	return reg.Host()
-}
-
-// writeTree writes files (path: content) under root.
-func writeTree(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // unsetArgoEnv removes the environment Argo CD gives a plugin, for
@@ -82,7 +69,7 @@ spec:
 		"apps/web/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-kube\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n",
 		"env/prod.yaml":              "replicas: 5\n",
 	}
-	writeTree(t, root, files)
+	harness.WriteTree(t, root, files)
 	return root
 }
 
@@ -431,7 +418,7 @@ func TestGenerateKustomizeImageFields(t *testing.T) {
 		"app/widget.yaml":        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  runner:\n    image: " + host + "/acme/web:0.0.1\n",
 		"fields.yaml":            "images:\n  - path: spec/runner/image\n    kind: Widget\n    group: example.com\n",
 	}
-	writeTree(t, root, files)
+	harness.WriteTree(t, root, files)
 	run := func(extra ...string) string {
 		cmd := NewRootCommand()
 		var out, errOut bytes.Buffer
@@ -468,7 +455,7 @@ func TestGenerateKustomizeInAWorker(t *testing.T) {
 		"app/kustomization.yaml": "resources: [cms.yaml]\ncommonAnnotations:\n  a: " + strings.Repeat("x", 200<<10) + "\n",
 		"app/cms.yaml":           cms.String(),
 	}
-	writeTree(t, root, files)
+	harness.WriteTree(t, root, files)
 	cmd := NewRootCommand()
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)

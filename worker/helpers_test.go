@@ -5,11 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 )
 
 // childEnv makes this test binary a render worker (TestMain), with the
@@ -76,15 +77,7 @@ spec:
 	for name, body := range extra {
 		files[name] = body
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	harness.WriteTree(t, dir, files)
 	return dir
 }
 

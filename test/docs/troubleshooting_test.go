@@ -539,15 +539,7 @@ func writeTroubleRepo(t *testing.T, chartsURL string) string {
 	}
 	files["apps/kustomize-bomb/kustomization.yaml"] = "resources: [l12]\n"
 	root := t.TempDir()
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	harness.WriteTree(t, root, files)
 	return root
 }
 

@@ -40,6 +40,7 @@ import (
 	"github.com/argocd-image-resolver/argocd-image-resolver/refresh"
 	"github.com/argocd-image-resolver/argocd-image-resolver/resolve"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/clocktest"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -208,15 +209,7 @@ spec:
           image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
 `,
 	}
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	harness.WriteTree(t, root, files)
 	return root
 }
 

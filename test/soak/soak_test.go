@@ -30,6 +30,7 @@ import (
 
 	"github.com/argocd-image-resolver/argocd-image-resolver/cmp"
 	"github.com/argocd-image-resolver/argocd-image-resolver/plugin"
+	"github.com/argocd-image-resolver/argocd-image-resolver/test/harness"
 	"github.com/argocd-image-resolver/argocd-image-resolver/test/registrytest"
 )
 
@@ -560,15 +561,7 @@ spec:
 `,
 	}
 	root := t.TempDir()
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	harness.WriteTree(t, root, files)
 	return root
 }
 
