@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/yaml"
 
@@ -76,6 +77,28 @@ func compileKustomizeOptions(params, file kustomizeSettings) (kustomization.Opti
 		return o, inputError("parameter %s: %q is not a load restrictor (use %s or %s)", ParamKustomizeLoadRestrictor, r, types.LoadRestrictionsRootOnly, types.LoadRestrictionsNone)
 	}
 	return o, nil
+}
+
+// KustomizePanicError is a Kustomize build that panicked: Kustomize does
+// not check all of what a kustomization says (an images name that is no
+// regular expression, for one) before using it.
+type KustomizePanicError struct {
+	Value any
+}
+
+func (e *KustomizePanicError) Error() string {
+	return fmt.Sprintf("Kustomize stopped on something in the kustomization it does not check (%v): look for an images name or other value Kustomize would read as a pattern", e.Value)
+}
+
+// runKrusty runs Kustomize on the application path, a panic of
+// Kustomize's own returned as a *KustomizePanicError.
+func runKrusty(opts *krusty.Options, fsys *kustomizeFS, app string) (m resmap.ResMap, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			m, err = nil, &KustomizePanicError{Value: v}
+		}
+	}()
+	return krusty.MakeKustomizer(opts).Run(fsys, "/"+app)
 }
 
 // KustomizeError is a failed Kustomize build of an application path.
@@ -238,7 +261,7 @@ func (b KustomizeBuild) Run(ctx context.Context, repo Repo) ([]string, error) {
 	// As the kustomize program orders its output when the kustomization
 	// sets no sortOptions (Argo CD runs the program).
 	opts.Reorder = krusty.ReorderOptionUnspecified
-	m, err := krusty.MakeKustomizer(opts).Run(fsys, "/"+b.Path)
+	m, err := runKrusty(opts, fsys, b.Path)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr

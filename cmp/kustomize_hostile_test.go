@@ -82,6 +82,7 @@ func TestKustomizeHostile(t *testing.T) {
 		{"relative file outside the repository", []tartest.Entry{kust("resources: [../../../../../../../.." + outside + "/secret.yaml]\n")}, []string{none}, "does not exist"},
 		{"base outside the repository", []tartest.Entry{kust("resources: [../../../../../../../.." + outside + "]\n")}, nil, "does not exist"},
 		{"existing label not forced", []tartest.Entry{cm, kust("resources: [cm.yaml]\ncommonLabels:\n  app: web\n")}, []string{`ARGOCD_APP_PARAMETERS=[{"name":"kustomize-common-labels","map":{"app":"x"}}]`}, `label "app" is already set in the kustomization`},
+		{"image name that is no regular expression", []tartest.Entry{tartest.File("apps/k/d.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: web:1\n"), kust("resources: [d.yaml]\nimages:\n- name: \"(\"\n  newTag: \"2\"\n")}, nil, "Kustomize stopped on something in the kustomization it does not check"},
 		{"bad load restrictor", []tartest.Entry{cm, kust("resources: [cm.yaml]\n")}, []string{`ARGOCD_APP_PARAMETERS=[{"name":"kustomize-load-restrictor","string":"LoadRestrictionsAll"}]`}, "is not a load restrictor"},
 		{"remote component parameter", []tartest.Entry{cm, kust("resources: [cm.yaml]\n")}, []string{`ARGOCD_APP_PARAMETERS=[{"name":"kustomize-components","array":["github.com/acme/c"]}]`}, "is a remote reference"},
 		{"bad replicas", []tartest.Entry{cm, kust("resources: [cm.yaml]\n")}, []string{`ARGOCD_APP_PARAMETERS=[{"name":"kustomize-replicas","map":{"web":"many"}}]`}, "is not a whole number"},

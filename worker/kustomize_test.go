@@ -230,6 +230,9 @@ func TestKustomizeErrorsThroughTheSocket(t *testing.T) {
 			"apps/k/g.yaml": "apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata:\n  name: h\nchartName: web\n"}, "helmCharts are not supported", ""},
 		{"base outside the repository", k("resources: [../../../../../../../../etc]\n"), "accumulating resources from '../../../../../../../../etc'", ""},
 		{"missing resource", k("resources: [nowhere.yaml]\n"), "nowhere.yaml", ""},
+		{"image name Kustomize panics on", map[string]string{"apps/k/kustomization.yaml": "resources: [pod.yaml]\nimages:\n- name: \"(\"\n  newTag: \"2\"\n",
+			"apps/k/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: web:1\n"},
+			"Kustomize stopped on something in the kustomization it does not check", ""},
 		{"base named many times over", diamond(10, 0), "the build read more than", "memory"},
 	}
 	for _, c := range cases {
